@@ -1,0 +1,256 @@
+"""StackSettings: the stack files' numbers come through typed, and bad config fails with the key path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from components.settings import (
+    ConfigError,
+    LoggingLevel,
+    QuotaPeriod,
+    StackSettings,
+    load_settings,
+)
+from tools.mocks import ROOT, read_stack_config
+
+
+def _settings(stack: str) -> StackSettings:
+    return load_settings(stack, read_stack_config(ROOT / f"Pulumi.{stack}.yaml"))
+
+
+def test_prod_stack_file_carries_the_seeds_numbers() -> None:
+    prod = _settings("prod")
+
+    assert (prod.api_gateway.throttle.rate_limit, prod.api_gateway.throttle.burst_limit) == (100, 200)
+    standard, premium = prod.plans["standard"], prod.plans["premium"]
+    assert (standard.throttle.rate_limit, standard.throttle.burst_limit) == (50, 100)
+    assert (standard.quota.limit, standard.quota.period) == (10_000, QuotaPeriod.DAY)
+    assert (premium.throttle.rate_limit, premium.throttle.burst_limit) == (100, 200)
+    assert (premium.quota.limit, premium.quota.period) == (50_000, QuotaPeriod.DAY)
+    assert (prod.waf.rate_limit, prod.waf.window_seconds) == (2000, 300)
+    assert prod.lambda_.reserved_concurrency == 100
+    assert prod.lambda_.concurrency_alarm_threshold == 80
+    assert prod.lambda_.memory_mb == 1024
+    assert prod.lambda_.timeout_seconds <= 29
+    assert prod.log_retention_days == 365
+    assert prod.data.deletion_protection
+    assert prod.data.customer_managed_key
+
+
+def test_every_consumer_of_both_stacks_has_a_standard_or_premium_key() -> None:
+    for stack in ("dev", "prod"):
+        settings = _settings(stack)
+        assert set(settings.plans) == {"standard", "premium"}
+        assert {consumer.plan for consumer in settings.consumers.values()} == {"standard", "premium"}
+
+
+def test_dev_limits_are_smaller_than_prods() -> None:
+    dev, prod = _settings("dev"), _settings("prod")
+
+    assert dev.api_gateway.throttle.rate_limit < prod.api_gateway.throttle.rate_limit
+    assert dev.api_gateway.throttle.burst_limit < prod.api_gateway.throttle.burst_limit
+    for tier in ("standard", "premium"):
+        assert dev.plans[tier].throttle.rate_limit < prod.plans[tier].throttle.rate_limit
+        assert dev.plans[tier].throttle.burst_limit < prod.plans[tier].throttle.burst_limit
+        assert dev.plans[tier].quota.limit < prod.plans[tier].quota.limit
+    assert dev.waf.rate_limit < prod.waf.rate_limit
+    assert dev.lambda_.memory_mb < prod.lambda_.memory_mb
+    assert dev.lambda_.reserved_concurrency is None or (
+        prod.lambda_.reserved_concurrency is not None
+        and dev.lambda_.reserved_concurrency < prod.lambda_.reserved_concurrency
+    )
+    assert dev.log_retention_days < prod.log_retention_days
+    assert dev.app_rate_limit.requests < prod.app_rate_limit.requests
+    assert not dev.data.deletion_protection
+    assert dev.api_gateway.logging_level is LoggingLevel.INFO
+
+
+def test_premium_admits_more_than_standard_in_both_stacks() -> None:
+    for stack in ("dev", "prod"):
+        plans = _settings(stack).plans
+        assert plans["premium"].throttle.rate_limit > plans["standard"].throttle.rate_limit
+        assert plans["premium"].quota.limit > plans["standard"].quota.limit
+
+
+def test_settings_are_frozen() -> None:
+    settings = _settings("dev")
+    with pytest.raises(ValueError, match="frozen"):
+        settings.waf.rate_limit = 1  # type: ignore[misc]
+
+
+def test_values_arrive_as_the_cli_hands_them_over_json_strings() -> None:
+    raw = read_stack_config(ROOT / "Pulumi.prod.yaml")
+    as_cli = {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
+
+    assert load_settings("prod", as_cli) == _settings("prod")
+
+
+def test_malformed_json_value_names_its_key() -> None:
+    raw = read_stack_config(ROOT / "Pulumi.prod.yaml") | {"tiered-api:waf": "{not json"}
+
+    with pytest.raises(ConfigError, match=r"tiered-api:waf: is not valid JSON"):
+        load_settings("prod", raw)
+
+
+def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``tiered-api:a.b.c`` in a config map; ``value`` of ``...`` deletes the key."""
+    top, *rest = dotted.split(".")
+    if not rest:
+        if value is ...:
+            del config[top]
+        else:
+            config[top] = value
+        return
+    node = config[top]
+    for step in rest[:-1]:
+        node = node[step]
+    if value is ...:
+        del node[rest[-1]]
+    else:
+        node[rest[-1]] = value
+
+
+INVALID_CONFIGS = [
+    # (case, stack, key to set, value (... deletes), key path the message must name, what the message must say)
+    ("negative stage rate", "prod", "tiered-api:apiGateway.throttle.rateLimit", -5,
+     "tiered-api:apiGateway.throttle.rateLimit", "greater than 0"),
+    ("burst below rate", "prod", "tiered-api:plans.standard.throttle.burstLimit", 20,
+     "tiered-api:plans.standard.throttle.burstLimit", "at least its rateLimit"),
+    ("plan above stage", "dev", "tiered-api:plans.premium.throttle.rateLimit", 15,
+     "tiered-api:plans.premium.throttle.rateLimit", "at most the stage's"),
+    ("timeout above 29 s", "prod", "tiered-api:lambda.timeoutSeconds", 30,
+     "tiered-api:lambda.timeoutSeconds", "less than or equal to 29"),
+    ("waf window not allowed", "prod", "tiered-api:waf.windowSeconds", 30,
+     "tiered-api:waf.windowSeconds", "[60, 120, 300, 600]"),
+    ("waf limit below 10", "dev", "tiered-api:waf.rateLimit", 9,
+     "tiered-api:waf.rateLimit", "greater than or equal to 10"),
+    ("unknown key", "prod", "tiered-api:waf.ratelimit", 100,
+     "tiered-api:waf.ratelimit", "unknown key"),
+    ("unknown top-level key", "prod", "tiered-api:throttling", {"rate": 1},
+     "tiered-api:throttling", "unknown key"),
+    ("wrong type: string for a number", "prod", "tiered-api:plans.premium.quota.limit", "50000",
+     "tiered-api:plans.premium.quota.limit", "valid integer"),
+    ("wrong type: number for a boolean", "prod", "tiered-api:data.deletionProtection", 1,
+     "tiered-api:data.deletionProtection", "valid boolean"),
+    ("missing required key", "prod", "tiered-api:waf", ...,
+     "tiered-api:waf", "required key is missing"),
+    ("missing region", "dev", "aws:region", ...,
+     "aws:region", "required key is missing"),
+    ("quota period not allowed", "prod", "tiered-api:plans.standard.quota.period", "HOUR",
+     "tiered-api:plans.standard.quota.period", "'DAY', 'WEEK' or 'MONTH'"),
+    ("consumer of an unknown plan", "prod", "tiered-api:consumers.standard-client.plan", "gold",
+     "tiered-api:consumers.standard-client.plan", "must be one of ['premium', 'standard']"),
+    ("retention CloudWatch does not offer", "prod", "tiered-api:logRetentionDays", 100,
+     "tiered-api:logRetentionDays", "CloudWatch's retention values"),
+    ("memory above Lambda's maximum", "prod", "tiered-api:lambda.memoryMb", 20_000,
+     "tiered-api:lambda.memoryMb", "less than or equal to 10240"),
+    ("alarm share above 1", "prod", "tiered-api:lambda.concurrencyAlarmShare", 1.5,
+     "tiered-api:lambda.concurrencyAlarmShare", "less than or equal to 1"),
+    ("zero reserved concurrency", "prod", "tiered-api:lambda.reservedConcurrency", 0,
+     "tiered-api:lambda.reservedConcurrency", "greater than or equal to 1"),
+    ("one availability zone", "prod", "tiered-api:network.availabilityZones", 1,
+     "tiered-api:network.availabilityZones", "greater than or equal to 2"),
+    ("logging level not allowed", "prod", "tiered-api:apiGateway.loggingLevel", "DEBUG",
+     "tiered-api:apiGateway.loggingLevel", "'INFO' or 'ERROR'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stack", "key", "value", "path", "allowed"),
+    [case[1:] for case in INVALID_CONFIGS],
+    ids=[case[0] for case in INVALID_CONFIGS],
+)
+def test_invalid_config_names_file_key_path_and_what_is_allowed(
+    stack_config: Callable[[str], dict[str, Any]], stack: str, key: str, value: Any, path: str, allowed: str
+) -> None:
+    config = stack_config(stack)
+    _set(config, key, value)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(stack, config)
+
+    message = str(caught.value)
+    assert message.startswith(f"Pulumi.{stack}.yaml: invalid configuration")
+    problem = next((line for line in caught.value.problems if line.startswith(f"{path}:")), None)
+    assert problem is not None, message
+    assert allowed in problem, problem
+
+
+def test_every_problem_is_reported_at_once(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("prod")
+    config["tiered-api:waf"]["rateLimit"] = 1
+    config["tiered-api:lambda"]["timeoutSeconds"] = 60
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings("prod", config)
+
+    paths = sorted(problem.split(":")[1] for problem in caught.value.problems)
+    assert paths == ["lambda.timeoutSeconds", "waf.rateLimit"]
+
+
+def test_message_names_the_file_it_was_given(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("dev")
+    config["tiered-api:waf"]["windowSeconds"] = 7
+
+    with pytest.raises(ConfigError, match=r"^reviews/Pulumi\.try\.yaml: "):
+        load_settings("dev", config, source="reviews/Pulumi.try.yaml")
+
+
+def test_reserved_concurrency_below_littles_law_is_a_warning_with_the_numbers(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    config = stack_config("prod")
+    config["tiered-api:lambda"]["reservedConcurrency"] = 10
+    config["tiered-api:lambda"]["expectedDurationMs"] = 250
+
+    warnings = load_settings("prod", config).capacity_warnings()
+
+    assert any("reservedConcurrency (10)" in w and "100 rps x 250 ms = 25" in w for w in warnings), warnings
+
+
+def test_reserved_concurrency_covering_the_stage_gives_no_littles_law_warning(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    config = stack_config("prod")
+    config["tiered-api:lambda"]["reservedConcurrency"] = 400
+
+    warnings = load_settings("prod", config).capacity_warnings()
+
+    assert not any("reservedConcurrency" in w for w in warnings), warnings
+
+
+def test_waf_limit_below_a_plans_rate_is_a_warning(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("prod")
+    config["tiered-api:waf"]["rateLimit"] = 60_000  # 200 rps per IP: above every plan
+
+    assert not any(w.startswith("waf") for w in load_settings("prod", config).capacity_warnings())
+
+    config["tiered-api:waf"]["rateLimit"] = 2000
+    assert any(w.startswith("waf allows one IP 6.7 rps") for w in load_settings("prod", config).capacity_warnings())
+
+
+def test_pulumi_yaml_describes_exactly_the_keys_stacksettings_reads() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    declared = set(project["config"])
+    fields = StackSettings.model_fields
+    readable = {info.alias or name for name, info in fields.items() if name not in ("stack", "region")}
+
+    assert project["name"] == "tiered-api"
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
+    assert declared == readable
+    assert all(spec.get("description") for spec in project["config"].values())
+
+
+def test_defaults_in_pulumi_yaml_equal_the_models() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    by_alias = {info.alias or name: info for name, info in StackSettings.model_fields.items()}
+    defaults = {key: spec["default"] for key, spec in project["config"].items() if "default" in spec}
+
+    assert defaults, "Pulumi.yaml declares no defaults to compare"
+    for key, default in defaults.items():
+        assert by_alias[key].default == default, key

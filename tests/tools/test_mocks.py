@@ -1,0 +1,92 @@
+"""The mocks harness: realistic invokes, loud failures for unmocked ones, program runs per stack."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.settings import ConfigError
+from tools.mocks import ACCOUNT_ID, TieredApiMocks, run_program
+
+
+def _call(mocks: TieredApiMocks, token: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    result, failures = mocks.call(pulumi.runtime.MockCallArgs(token, args or {}, ""))
+    assert not failures
+    return result
+
+
+def test_region_invoke_answers_the_stacks_region() -> None:
+    assert _call(TieredApiMocks("eu-west-1"), "aws:index/getRegion:getRegion")["region"] == "eu-west-1"
+
+
+def test_availability_zones_belong_to_the_region() -> None:
+    names = _call(TieredApiMocks("eu-west-1"), "aws:index/getAvailabilityZones:getAvailabilityZones")["names"]
+
+    assert len(names) >= 3
+    assert all(name.startswith("eu-west-1") for name in names)
+
+
+def test_policy_document_invoke_renders_the_statements_as_aws_json() -> None:
+    statements = [
+        {
+            "effect": "Allow",
+            "actions": ["dynamodb:GetItem"],
+            "resources": ["arn:aws:dynamodb:us-east-1:123456789012:table/items"],
+            "principals": [{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}],
+            "conditions": [{"test": "StringEquals", "variable": "aws:SourceAccount", "values": ["1"]}],
+        }
+    ]
+
+    rendered = json.loads(
+        _call(TieredApiMocks("us-east-1"), "aws:iam/getPolicyDocument:getPolicyDocument", {"statements": statements})[
+            "json"
+        ]
+    )
+
+    assert rendered["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem"],
+            "Resource": ["arn:aws:dynamodb:us-east-1:123456789012:table/items"],
+            "Principal": {"Service": ["lambda.amazonaws.com"]},
+            "Condition": {"StringEquals": {"aws:SourceAccount": ["1"]}},
+        }
+    ]
+
+
+def test_an_unmocked_invoke_fails_loudly_instead_of_answering_empty() -> None:
+    with pytest.raises(NotImplementedError, match="aws:ec2/getVpc:getVpc"):
+        _call(TieredApiMocks("us-east-1"), "aws:ec2/getVpc:getVpc")
+
+
+def test_computed_arns_carry_region_and_the_placeholder_account() -> None:
+    mocks = TieredApiMocks("eu-central-1")
+    _, state = mocks.new_resource(
+        pulumi.runtime.MockResourceArgs("aws:dynamodb/table:Table", "items", {"name": "items"}, None, None, True)
+    )
+
+    assert state["arn"] == f"arn:aws:dynamodb:eu-central-1:{ACCOUNT_ID}:table/items"
+    assert state["streamArn"].startswith(state["arn"] + "/stream/")
+
+
+def test_program_run_reports_the_capacity_warnings_it_logged() -> None:
+    run = run_program("prod")
+
+    assert run.warnings == run.settings.capacity_warnings()
+    assert run.warnings, "prod's burst above its reserved concurrency should warn"
+
+
+def test_program_run_validates_before_running(
+    stack_config: Callable[[str], dict[str, Any]], write_stack_file: Callable[..., Path]
+) -> None:
+    config = stack_config("dev")
+    config["tiered-api:lambda"]["timeoutSeconds"] = 300
+    path = write_stack_file(config)
+
+    with pytest.raises(ConfigError, match=rf"^{path}: invalid configuration"):
+        run_program("dev", config_file=path)

@@ -1,0 +1,353 @@
+"""Run the Pulumi program in-process under mocks and record the resource graph it would create.
+
+Used by the tests and by ``make plan``: no Pulumi CLI, no credentials, no network. The program (``__main__.py``) runs
+exactly as ``pulumi up`` would run it, fed from a stack file; every registered resource is recorded with its type,
+name, inputs (camelCase, as the engine sees them), parent and dependencies, and the stack's outputs are resolved.
+Assertions are made on the finished recording, never inside ``apply`` callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.settings import PROJECT, StackSettings, load_settings, stack_file_name
+
+__all__ = [
+    "ACCOUNT_ID",
+    "ROOT",
+    "ProgramRun",
+    "RecordedResource",
+    "TieredApiMocks",
+    "read_stack_config",
+    "run_program",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+# AWS's documentation placeholder account, never a real one.
+ACCOUNT_ID = "123456789012"
+AVAILABILITY_ZONE_SUFFIXES = "abcdef"
+DYNAMODB_PREFIX_LIST_ID = "pl-02cd2c6b"
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    parent: str | None
+    dependencies: tuple[str, ...]
+    custom: bool
+    protect: bool = False
+    replace_on_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+
+    def get(self, *path: str, default: Any = None) -> Any:
+        """A nested input by path, ``default`` where any step is missing."""
+        value: Any = self.inputs
+        for step in path:
+            if not isinstance(value, Mapping) or step not in value:
+                return default
+            value = value[step]
+        return value
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    settings: StackSettings
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    invokes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> RecordedResource:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_}, found {[r.name for r in found]}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise KeyError(urn)
+
+    def named(self, name: str) -> RecordedResource:
+        for resource in self.resources:
+            if resource.name == name:
+                return resource
+        raise KeyError(name)
+
+    def children_of(self, parent: RecordedResource) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def depends_on(self, dependent: RecordedResource, dependency: RecordedResource) -> bool:
+        """True when ``dependent`` waits for ``dependency``, directly or through its own dependencies."""
+        seen: set[str] = set()
+        pending = list(dependent.dependencies)
+        while pending:
+            urn = pending.pop()
+            if urn == dependency.urn:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            try:
+                pending.extend(self.by_urn(urn).dependencies)
+            except KeyError:
+                continue
+        return False
+
+
+class TieredApiMocks(pulumi.runtime.Mocks):
+    """Realistic invoke results and computed outputs (ids, ARNs) in the engine's camelCase."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.invokes: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id = f"{args.name}-id"
+        state = dict(args.inputs)
+        service = args.typ.split(":")[1].split("/")[0] if args.typ.startswith("aws:") else ""
+        if service:
+            state.setdefault("arn", self._arn(service, args.typ, args.name))
+        state.update(self._computed(args.typ, args.name, state))
+        return resource_id, state
+
+    def _arn(self, service: str, type_: str, name: str) -> str:
+        kind = type_.rsplit(":", 1)[-1].lower()
+        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{name}"
+
+    def _computed(self, type_: str, name: str, state: dict[str, Any]) -> dict[str, Any]:
+        region = self.region
+        if type_ == "aws:apigateway/restApi:RestApi":
+            return {
+                "rootResourceId": f"{name}-root",
+                "executionArn": f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{name}-id",
+                "arn": f"arn:aws:apigateway:{region}::/restapis/{name}-id",
+            }
+        if type_ == "aws:apigateway/stage:Stage":
+            stage = state.get("stageName", name)
+            return {
+                "invokeUrl": f"https://{name}-api.execute-api.{region}.amazonaws.com/{stage}",
+                "arn": f"arn:aws:apigateway:{region}::/restapis/{state.get('restApi', 'api')}/stages/{stage}",
+                "executionArn": f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{state.get('restApi', 'api')}/{stage}",
+            }
+        if type_ == "aws:lambda/function:Function":
+            arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{state.get('name', name)}"
+            return {
+                "arn": arn,
+                "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+                "qualifiedArn": f"{arn}:1",
+                "name": state.get("name", name),
+            }
+        if type_ == "aws:dynamodb/table:Table":
+            table = state.get("name", name)
+            arn = f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table}"
+            return {"arn": arn, "streamArn": f"{arn}/stream/2026-01-01T00:00:00.000", "name": table}
+        if type_ == "aws:cloudwatch/logGroup:LogGroup":
+            group = state.get("name", name)
+            return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{group}", "name": group}
+        if type_ == "aws:iam/role:Role":
+            return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}", "name": state.get("name", name)}
+        if type_ == "aws:kms/key:Key":
+            return {"arn": f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{name}-id", "keyId": f"{name}-id"}
+        if type_ == "aws:sns/topic:Topic":
+            return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{name}", "name": state.get("name", name)}
+        if type_ == "aws:wafv2/webAcl:WebAcl":
+            return {"arn": f"arn:aws:wafv2:{region}:{ACCOUNT_ID}:regional/webacl/{name}/{name}-id"}
+        if type_ == "aws:ec2/vpc:Vpc":
+            return {"defaultSecurityGroupId": f"{name}-default-sg", "mainRouteTableId": f"{name}-main-rt"}
+        if type_ == "aws:apigateway/apiKey:ApiKey":
+            return {"name": state.get("name", name)}
+        if type_ == "aws:cloudwatch/dashboard:Dashboard":
+            return {"dashboardName": state.get("dashboardName", name)}
+        return {}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        self.invokes.append(args.token)
+        return self._invoke(args.token, args.args), []
+
+    def _invoke(self, token: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        region = self.region
+        if token == "aws:index/getRegion:getRegion":
+            return {"region": region, "name": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
+                "userId": "AIDACI",
+                "id": ACCOUNT_ID,
+            }
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{region}{suffix}" for suffix in AVAILABILITY_ZONE_SUFFIXES]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": region}
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": json.dumps(_policy_document(args)), "id": "policy"}
+        if token in ("aws:ec2/getPrefixList:getPrefixList", "aws:ec2/getManagedPrefixList:getManagedPrefixList"):
+            return {
+                "id": DYNAMODB_PREFIX_LIST_ID,
+                "prefixListId": DYNAMODB_PREFIX_LIST_ID,
+                "name": f"com.amazonaws.{region}.dynamodb",
+                "cidrBlocks": ["52.94.0.0/22", "52.119.224.0/20"],
+            }
+        if token == "aws:ssm/getParameter:getParameter":
+            name = str(args.get("name", ""))
+            return {"name": name, "value": _ssm_parameter(name, region), "type": "String", "id": name}
+        # An unmocked invoke would come back empty and turn fields into None silently: fail loudly instead.
+        raise NotImplementedError(f"invoke {token} has no mock in tools/mocks.py")
+
+
+def _policy_document(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Render getPolicyDocument's statements the way AWS's JSON would read."""
+    statements = []
+    for statement in args.get("statements") or []:
+        rendered: dict[str, Any] = {"Effect": statement.get("effect", "Allow")}
+        if statement.get("sid"):
+            rendered["Sid"] = statement["sid"]
+        for source, target in (
+            ("actions", "Action"),
+            ("notActions", "NotAction"),
+            ("resources", "Resource"),
+            ("notResources", "NotResource"),
+        ):
+            if statement.get(source):
+                rendered[target] = statement[source]
+        for principal in statement.get("principals") or []:
+            rendered.setdefault("Principal", {})[principal["type"]] = principal["identifiers"]
+        for condition in statement.get("conditions") or []:
+            rendered.setdefault("Condition", {}).setdefault(condition["test"], {})[condition["variable"]] = condition[
+                "values"
+            ]
+        statements.append(rendered)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _ssm_parameter(name: str, region: str) -> str:
+    # AWS publishes the Powertools layer ARN under a public parameter named after the version.
+    if name.startswith("/aws/service/powertools/"):
+        version = name.rsplit("/", 1)[-1]
+        return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:{version}"
+    raise NotImplementedError(f"SSM parameter {name} has no mock in tools/mocks.py")
+
+
+class _EngineLog(logging.Handler):
+    """Keeps what the program logs through ``pulumi.log`` instead of printing it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.warnings: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.warnings.append(record.getMessage())
+
+
+class _RecordingMonitor(MockMonitor):
+    """The mock monitor, also keeping what ``MockResourceArgs`` leaves out: parent, dependencies, options."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+            self.recorded.append(
+                RecordedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    inputs=_plain(inputs),
+                    parent=request.parent or None,
+                    dependencies=tuple(request.dependencies),
+                    custom=request.custom,
+                    protect=request.protect,
+                    replace_on_changes=tuple(request.replaceOnChanges),
+                    delete_before_replace=request.deleteBeforeReplace,
+                )
+            )
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as plain data: unknowns and secrets unwrapped so assertions read naturally."""
+    if isinstance(value, Mapping):
+        if value.get("4dabf18193072939515e22adb298388d") == "1b47061264138c4ac30d75fd1eb44270":
+            return _plain(value.get("value"))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def read_stack_config(path: Path) -> dict[str, Any]:
+    """The ``config:`` map of a stack file, namespaced keys to parsed values."""
+    document = yaml.safe_load(path.read_text()) or {}
+    config = document.get("config") if isinstance(document, Mapping) else None
+    return dict(config) if isinstance(config, Mapping) else {}
+
+
+def run_program(stack: str, config_file: Path | None = None, config: Mapping[str, Any] | None = None) -> ProgramRun:
+    """Run ``__main__.py`` for ``stack`` under mocks, from its stack file (or ``config_file``, or ``config``).
+
+    Raises ``ConfigError`` before anything runs when the configuration is invalid.
+    """
+    path = config_file or ROOT / stack_file_name(stack)
+    values = dict(config) if config is not None else read_stack_config(path)
+    settings = load_settings(stack, values, source=str(config_file) if config_file else stack_file_name(stack))
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        mocks = TieredApiMocks(settings.region)
+        monitor = _RecordingMonitor(mocks)
+        engine_log = _EngineLog()
+        logger = logging.getLogger(f"tiered-api.mocks.{stack}")
+        logger.propagate = False
+        logger.handlers = [engine_log]
+        pulumi.runtime.reset_options(project=PROJECT, stack=stack)
+        # The CLI hands config values over as strings, JSON for objects: so does this.
+        pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
+        _sync_await(run_pulumi_func(_run_main))
+        outputs = _resolve_outputs()
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+        pulumi.runtime.set_all_config({})
+    return ProgramRun(stack, settings, monitor.recorded, outputs, mocks.invokes, engine_log.warnings)
+
+
+def _run_main() -> None:
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+def _resolve_outputs() -> dict[str, Any]:
+    root = pulumi.runtime.settings.get_root_resource()
+    exported = getattr(root, "outputs", {}) or {}
+    if not exported:
+        return {}
+    resolved = _sync_await(pulumi.Output.from_input(dict(exported)).future())
+    return dict(resolved or {})
