@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import runpy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ __all__ = [
     "RecordedResource",
     "TieredApiMocks",
     "read_stack_config",
+    "run_components",
     "run_program",
 ]
 
@@ -317,7 +318,16 @@ def run_program(stack: str, config_file: Path | None = None, config: Mapping[str
     path = config_file or ROOT / stack_file_name(stack)
     values = dict(config) if config is not None else read_stack_config(path)
     settings = load_settings(stack, values, source=str(config_file) if config_file else stack_file_name(stack))
+    return _run(settings, values, _run_main)
 
+
+def run_components(settings: StackSettings, build: Callable[[StackSettings], object]) -> ProgramRun:
+    """Run ``build(settings)`` under mocks as if it were the program: for tests of one component at a time."""
+    return _run(settings, {}, lambda: build(settings))
+
+
+def _run(settings: StackSettings, config: Mapping[str, Any], body: Callable[[], object]) -> ProgramRun:
+    stack = settings.stack
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -329,9 +339,13 @@ def run_program(stack: str, config_file: Path | None = None, config: Mapping[str
         logger.handlers = [engine_log]
         pulumi.runtime.reset_options(project=PROJECT, stack=stack)
         # The CLI hands config values over as strings, JSON for objects: so does this.
-        pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
+        pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
-        _sync_await(run_pulumi_func(_run_main))
+
+        def program() -> None:
+            body()
+
+        _sync_await(run_pulumi_func(program))
         outputs = _resolve_outputs()
     finally:
         loop.close()

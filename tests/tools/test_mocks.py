@@ -11,7 +11,7 @@ import pulumi
 import pytest
 
 from components.settings import ConfigError
-from tools.mocks import ACCOUNT_ID, TieredApiMocks, run_program
+from tools.mocks import ACCOUNT_ID, TieredApiMocks, run_components, run_program
 
 
 def _call(mocks: TieredApiMocks, token: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -90,3 +90,34 @@ def test_program_run_validates_before_running(
 
     with pytest.raises(ConfigError, match=rf"^{path}: invalid configuration"):
         run_program("dev", config_file=path)
+
+
+def test_components_run_alone_are_recorded_with_parent_and_dependencies(stack_runs: dict[str, Any]) -> None:
+    import pulumi_aws as aws
+
+    class Pair(pulumi.ComponentResource):
+        def __init__(self, name: str) -> None:
+            super().__init__("tieredapi:test:Pair", name, None, None)
+            table = aws.dynamodb.Table(
+                f"{name}-table",
+                hash_key="id",
+                attributes=[{"name": "id", "type": "S"}],
+                billing_mode="PAY_PER_REQUEST",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.cloudwatch.LogGroup(
+                f"{name}-logs",
+                name=table.arn.apply(lambda arn: f"/audit/{arn.rsplit('/', 1)[-1]}"),
+                retention_in_days=7,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.register_outputs({})
+
+    run = run_components(stack_runs["dev"].settings, lambda _settings: Pair("pair"))
+
+    pair, table, logs = run.one("tieredapi:test:Pair"), run.named("pair-table"), run.named("pair-logs")
+    assert {r.name for r in run.children_of(pair)} == {"pair-table", "pair-logs"}
+    assert run.depends_on(logs, table)
+    assert not run.depends_on(table, logs)
+    assert logs.inputs["name"] == "/audit/pair-table"
+    assert logs.inputs["retentionInDays"] == 7
