@@ -25,6 +25,7 @@ __all__ = [
     "DataTier",
     "DataTierArgs",
     "handler_table_statements",
+    "key_administration_statement",
     "table_key_policy",
     "table_schema_args",
 ]
@@ -140,25 +141,29 @@ _DYNAMODB_KEY_USE_ACTIONS = [
 ]
 
 
+def key_administration_statement(account_id: str, partition: str) -> dict[str, Any]:
+    """The key-policy statement letting the account (its IAM policies) administer a key, not use it."""
+    return {
+        "Sid": "AccountAdministersTheKey",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": _KEY_ADMINISTRATION_ACTIONS,
+        # In a key policy "*" means this key.
+        "Resource": "*",
+    }
+
+
 def table_key_policy(account_id: str, partition: str, region: str) -> str:
     """The tables' key policy: the account administers the key; principals of the account may use it only
     through DynamoDB in this region; DynamoDB itself may read the key's metadata."""
-    account_root = f"arn:{partition}:iam::{account_id}:root"
     document = {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "AccountAdministersTheKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": account_root},
-                "Action": _KEY_ADMINISTRATION_ACTIONS,
-                # In a key policy "*" means this key.
-                "Resource": "*",
-            },
+            key_administration_statement(account_id, partition),
             {
                 "Sid": "AccountUsesTheKeyOnlyThroughDynamoDB",
                 "Effect": "Allow",
-                "Principal": {"AWS": account_root},
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
                 "Action": _DYNAMODB_KEY_USE_ACTIONS,
                 "Resource": "*",
                 "Condition": {
