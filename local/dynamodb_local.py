@@ -77,9 +77,7 @@ class DynamoDBLocal:
     def command(self) -> list[str]:
         java = shutil.which(self._java)
         if java is None:
-            raise DynamoDBLocalError(
-                f"{self._java!r} not found: install a JRE: apt-get install default-jre-headless"
-            )
+            raise DynamoDBLocalError(f"{self._java!r} not found: install a JRE: apt-get install default-jre-headless")
         install_dir = self._install_dir or find_install_dir()
         if not (install_dir / _JAR).is_file():
             raise DynamoDBLocalError(f"{install_dir / _JAR} not found: run `make setup`")
@@ -101,7 +99,7 @@ class DynamoDBLocal:
         command = self.command()
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
-        self._output = tempfile.TemporaryFile()
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115 (outlives this method: closed by _close)
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

@@ -31,7 +31,16 @@ class RequestContext:
     received_epoch: float
 
     @classmethod
-    def new(cls, stage: str, api_id: str, account_id: str, domain_name: str, source_ip: str, user_agent: str | None, received_epoch: float) -> RequestContext:
+    def new(
+        cls,
+        stage: str,
+        api_id: str,
+        account_id: str,
+        domain_name: str,
+        source_ip: str,
+        user_agent: str | None,
+        received_epoch: float,
+    ) -> RequestContext:
         return cls(
             request_id=str(uuid.uuid4()),
             extended_request_id=base64.b32encode(uuid.uuid4().bytes).decode()[:16],

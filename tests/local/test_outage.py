@@ -70,7 +70,9 @@ def outage(server_factory) -> Outage:
     while after.status == 503 and time.monotonic() < deadline and not _exited(server, 0.1):
         attempt += 1
         after = create(f"after-{attempt}")
-    reads_after = {item_id: server.request("GET", f"/items/{item_id}", key=key, source_ip="127.0.9.1") for item_id in acknowledged}
+    reads_after = {
+        item_id: server.request("GET", f"/items/{item_id}", key=key, source_ip="127.0.9.1") for item_id in acknowledged
+    }
     return Outage(acknowledged, during, after, reads_after, server.process.poll() is None)
 
 
