@@ -114,7 +114,9 @@ class DynamoDBLocal:
             raise DynamoDBLocalError(f"DynamoDB Local already running on {self.endpoint_url}")
         command = self.command()
         if _port_in_use(self.port):
-            raise DynamoDBLocalError(f"port {self.port} is already in use: stop what listens there or pick another")
+            raise DynamoDBLocalError(
+                f"port {self.port} is already in use: stop what listens there or pick another"
+            )
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
         # Lives as long as the process (closed in stop/kill), so no context manager can hold it.
