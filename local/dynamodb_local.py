@@ -92,7 +92,9 @@ class DynamoDBLocal:
     def command(self) -> list[str]:
         java = shutil.which(self._java)
         if java is None:
-            raise DynamoDBLocalError(f"{self._java!r} not found: install a JRE: apt-get install default-jre-headless")
+            raise DynamoDBLocalError(
+                f"{self._java!r} not found: install a JRE: apt-get install default-jre-headless"
+            )
         install_dir = self._install_dir or find_install_dir()
         if not (install_dir / _JAR).is_file():
             raise DynamoDBLocalError(f"{install_dir / _JAR} not found: run `make setup`")
