@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import fcntl
 import json
 import shlex
 import shutil
@@ -362,6 +363,18 @@ def _missing_prerequisite() -> str | None:
     return None
 
 
+def _lock_stack(stack_dir: Path) -> IO[str] | None:
+    """One running copy per stack and state directory: two would share DynamoDB Local's data files."""
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    lock = (stack_dir / "running.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return None
+    return lock
+
+
 def _one_line(error: ConfigError) -> str:
     return f"{error.source}: invalid configuration: " + "; ".join(error.problems)
 
@@ -396,6 +409,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             _say(f"error: cannot listen on {HOST}:{args.port}: {error.strerror}")
         return 1
+    lock = _lock_stack(args.state_dir / settings.stack)
+    if lock is None:
+        http.server_close()
+        _say(f"error: stack {settings.stack!r} already runs locally with its data in {args.state_dir}: stop it first")
+        return 1
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -412,5 +430,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         stack.close()
+        lock.close()
     _say("stopped: the API, its function workers and DynamoDB Local")
     return 0
