@@ -34,6 +34,7 @@ __all__ = [
     "read_stack_config",
     "run_components",
     "run_program",
+    "stack_settings",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -308,6 +309,11 @@ def read_stack_config(path: Path) -> dict[str, Any]:
     document = yaml.safe_load(path.read_text()) or {}
     config = document.get("config") if isinstance(document, Mapping) else None
     return dict(config) if isinstance(config, Mapping) else {}
+
+
+def stack_settings(stack: str, config: Mapping[str, Any] | None = None) -> StackSettings:
+    """A stack's validated settings from its real stack file, or from ``config`` (an edited copy of it)."""
+    return load_settings(stack, config if config is not None else read_stack_config(ROOT / stack_file_name(stack)))
 
 
 def run_program(stack: str, config_file: Path | None = None, config: Mapping[str, Any] | None = None) -> ProgramRun:

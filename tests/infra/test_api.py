@@ -24,7 +24,7 @@ from components.api import (
     powertools_layer_parameter,
     redeployment_hash,
 )
-from components.settings import StackSettings, load_settings
+from components.settings import StackSettings
 from handler import config as handler_config
 from handler.contract import ROUTES, QueryParameter
 from handler.models import gateway_request_schemas
@@ -34,8 +34,8 @@ from tools.mocks import (
     ProgramRun,
     RecordedResource,
     TieredApiMocks,
-    read_stack_config,
     run_components,
+    stack_settings,
 )
 
 REGION = "us-east-1"
@@ -51,10 +51,6 @@ INTEGRATION = "aws:apigateway/integration:Integration"
 STAGE = "aws:apigateway/stage:Stage"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ACCOUNT = "aws:apigateway/account:Account"
-
-
-def _settings(stack: str) -> StackSettings:
-    return load_settings(stack, read_stack_config(ROOT / f"Pulumi.{stack}.yaml"))
 
 
 def _run_api(settings: StackSettings) -> ProgramRun:
@@ -83,7 +79,7 @@ def _run_api(settings: StackSettings) -> ProgramRun:
 
 @pytest.fixture(scope="module")
 def api_runs() -> dict[str, ProgramRun]:
-    return {stack: _run_api(_settings(stack)) for stack in ("dev", "prod")}
+    return {stack: _run_api(stack_settings(stack)) for stack in ("dev", "prod")}
 
 
 @pytest.fixture(params=["dev", "prod"])
@@ -194,7 +190,7 @@ def test_function_memory_timeout_and_reserved_concurrency_come_from_the_stack(ap
 
 
 def test_function_without_reserved_concurrency_stays_on_the_unreserved_pool() -> None:
-    settings = _settings("dev")
+    settings = stack_settings("dev")
     settings = settings.model_copy(
         update={"lambda_": settings.lambda_.model_copy(update={"reserved_concurrency": None})}
     )
@@ -233,7 +229,7 @@ def test_function_environment_is_accepted_by_the_handlers_own_configuration(api_
 
 
 def test_function_environment_holds_only_the_handlers_variables_and_the_log_level() -> None:
-    environment = function_environment(_settings("prod").app_rate_limit, "items", "rate-limit")
+    environment = function_environment(stack_settings("prod").app_rate_limit, "items", "rate-limit")
 
     assert set(environment) == {*handler_config.REQUIRED_VARIABLES, "POWERTOOLS_LOG_LEVEL"}
     assert environment[handler_config.ENV_RATE_LIMIT_FAIL_OPEN] == "true"
@@ -566,7 +562,7 @@ def test_managed_account_role_pushes_to_cloudwatch_before_stage_and_method_setti
 
 
 def test_opting_out_of_the_account_role_creates_no_account_and_no_role() -> None:
-    settings = _settings("dev")
+    settings = stack_settings("dev")
     gateway = settings.api_gateway.model_copy(update={"manage_account_role": False})
 
     run = _run_api(settings.model_copy(update={"api_gateway": gateway}))

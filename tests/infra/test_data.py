@@ -10,22 +10,24 @@ import pulumi
 import pytest
 
 from components.data import DataTier, DataTierArgs, handler_table_statements, table_schema_args
-from components.settings import StackSettings, load_settings, stack_file_name
+from components.settings import StackSettings
 from handler.tables import (
     ITEMS_TABLE,
     ITEMS_YEAR_INDEX,
     RATE_LIMIT_TABLE,
     RATE_LIMIT_TTL_ATTRIBUTE,
 )
-from tools.mocks import ACCOUNT_ID, ROOT, ProgramRun, RecordedResource, read_stack_config, run_components
+from tools.mocks import (
+    ACCOUNT_ID,
+    ProgramRun,
+    RecordedResource,
+    run_components,
+    stack_settings,
+)
 
 STACKS = ("dev", "prod")
 TABLE = "aws:dynamodb/table:Table"
 KEY = "aws:kms/key:Key"
-
-
-def _settings(stack: str, config: Mapping[str, Any] | None = None) -> StackSettings:
-    return load_settings(stack, config if config is not None else read_stack_config(ROOT / stack_file_name(stack)))
 
 
 def _run(settings: StackSettings) -> ProgramRun:
@@ -42,7 +44,7 @@ def _run(settings: StackSettings) -> ProgramRun:
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, ProgramRun]:
-    return {stack: _run(_settings(stack)) for stack in STACKS}
+    return {stack: _run(stack_settings(stack)) for stack in STACKS}
 
 
 @pytest.fixture(params=STACKS)
@@ -235,7 +237,7 @@ def test_customer_managed_key_and_deletion_protection_are_chosen_independently(
     config = stack_config("dev")
     config["tiered-api:data"] = {"customerManagedKey": True, "deletionProtection": False}
 
-    run = _run(_settings("dev", config))
+    run = _run(stack_settings("dev", config))
 
     assert run.one(KEY).get("enableKeyRotation") is True
     for table in run.of_type(TABLE):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -15,14 +15,13 @@ from pydantic import ValidationError
 
 from components.data import handler_table_statements
 from components.network import SUBNET_SLOTS, Network, NetworkArgs, subnet_cidrs
-from components.settings import NetworkSettings, StackSettings, load_settings, stack_file_name
+from components.settings import NetworkSettings, StackSettings
 from tools.mocks import (
     ACCOUNT_ID,
-    ROOT,
     ProgramRun,
     TieredApiMocks,
-    read_stack_config,
     run_components,
+    stack_settings,
 )
 
 STACKS = ("dev", "prod")
@@ -37,10 +36,6 @@ ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-
-
-def _settings(stack: str, config: Mapping[str, Any] | None = None) -> StackSettings:
-    return load_settings(stack, config if config is not None else read_stack_config(ROOT / stack_file_name(stack)))
 
 
 def _run(settings: StackSettings) -> ProgramRun:
@@ -63,7 +58,7 @@ def _run(settings: StackSettings) -> ProgramRun:
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, ProgramRun]:
-    return {stack: _run(_settings(stack)) for stack in STACKS}
+    return {stack: _run(stack_settings(stack)) for stack in STACKS}
 
 
 @pytest.fixture(params=STACKS)
@@ -210,7 +205,7 @@ def test_flow_log_retention_follows_the_stack_file(stack_config: Callable[[str],
     config = stack_config("dev")
     config["tiered-api:logRetentionDays"] = 90
 
-    run = _run(_settings("dev", config))
+    run = _run(stack_settings("dev", config))
 
     assert run.one(LOG_GROUP).get("retentionInDays") == 90
 
@@ -239,7 +234,7 @@ def test_adding_an_az_keeps_the_existing_zones_subnet_blocks(
     network = config["tiered-api:network"]
     config["tiered-api:network"] = {**network, "availabilityZones": network["availabilityZones"] + 1}
 
-    grown = _run(_settings("dev", config))
+    grown = _run(stack_settings("dev", config))
 
     before = {s.get("availabilityZone"): s.get("cidrBlock") for s in runs["dev"].of_type(SUBNET)}
     after = {s.get("availabilityZone"): s.get("cidrBlock") for s in grown.of_type(SUBNET)}

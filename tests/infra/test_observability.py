@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -11,8 +11,8 @@ import pytest
 
 from components.data import ITEMS_INDEX_OPERATIONS, ITEMS_TABLE_OPERATIONS, RATE_LIMIT_TABLE_OPERATIONS
 from components.observability import MetricTargets, Observability, ObservabilityArgs, dashboard_body
-from components.settings import StackSettings, load_settings, stack_file_name
-from tools.mocks import ROOT, ProgramRun, RecordedResource, read_stack_config, run_components
+from components.settings import StackSettings
+from tools.mocks import ProgramRun, RecordedResource, run_components, stack_settings
 
 STACKS = ("dev", "prod")
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -22,10 +22,6 @@ WEB_ACL = "tiered-api-acl-0d42"
 RATE_RULE = "tiered-api-per-ip-rate"
 ITEMS = "items-5e1f"
 RATE_LIMIT = "rate-limit-77c0"
-
-
-def _settings(stack: str, config: Mapping[str, Any] | None = None) -> StackSettings:
-    return load_settings(stack, config if config is not None else read_stack_config(ROOT / stack_file_name(stack)))
 
 
 def _targets(settings: StackSettings) -> MetricTargets:
@@ -68,7 +64,7 @@ def _run(settings: StackSettings) -> ProgramRun:
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, ProgramRun]:
-    return {stack: _run(_settings(stack)) for stack in STACKS}
+    return {stack: _run(stack_settings(stack)) for stack in STACKS}
 
 
 @pytest.fixture(params=STACKS)
@@ -134,7 +130,7 @@ def test_no_concurrency_alarm_without_reserved_concurrency(stack_config: Callabl
     config = stack_config("dev")
     config["tiered-api:lambda"] = {**config["tiered-api:lambda"], "reservedConcurrency": None}
 
-    run = _run(_settings("dev", config))
+    run = _run(stack_settings("dev", config))
 
     assert [a for a in run.of_type(ALARM) if a.get("metricName") == "ConcurrentExecutions"] == []
     assert _metric_alarm(run, "AWS/Lambda", "Errors")  # the other alarms remain
@@ -228,7 +224,7 @@ def test_alarm_thresholds_follow_an_edited_stack_file(stack_config: Callable[[st
         "concurrencyAlarmShare": 0.5,
     }
 
-    run = _run(_settings("prod", config))
+    run = _run(stack_settings("prod", config))
 
     assert _metric_alarm(run, "AWS/Lambda", "Errors").get("threshold") == 7
     assert _metric_alarm(run, "AWS/Lambda", "Duration").get("threshold") == pytest.approx(
@@ -266,7 +262,7 @@ def test_alarm_email_subscribes_to_the_topic(stack_config: Callable[[str], dict[
     config = stack_config("dev")
     config["tiered-api:alarms"] = {**config["tiered-api:alarms"], "email": "oncall@example.com"}
 
-    run = _run(_settings("dev", config))
+    run = _run(stack_settings("dev", config))
 
     (subscription,) = run.of_type("aws:sns/topicSubscription:TopicSubscription")
     assert subscription.get("protocol") == "email"
@@ -295,7 +291,7 @@ def _annotations(widget: dict[str, Any]) -> list[float]:
 
 
 def test_dashboard_shows_lambda_api_dynamodb_and_waf_metrics() -> None:
-    settings = _settings("prod")
+    settings = stack_settings("prod")
 
     body = dashboard_body(_targets(settings), settings.alarms, settings.lambda_)
 
@@ -317,7 +313,7 @@ def test_dashboard_shows_lambda_api_dynamodb_and_waf_metrics() -> None:
 
 
 def test_dashboard_metrics_point_at_this_stacks_resources() -> None:
-    settings = _settings("dev")
+    settings = stack_settings("dev")
     targets = _targets(settings)
 
     widgets = _widgets(dashboard_body(targets, settings.alarms, settings.lambda_))
@@ -343,7 +339,7 @@ def test_dashboard_metrics_point_at_this_stacks_resources() -> None:
 def test_dashboard_draws_the_alarm_thresholds_from_settings(stack_config: Callable[[str], dict[str, Any]]) -> None:
     config = stack_config("prod")
     config["tiered-api:alarms"] = {**config["tiered-api:alarms"], "apiLatencyP99Ms": 1234, "wafBlockedRequests": 77}
-    settings = _settings("prod", config)
+    settings = stack_settings("prod", config)
 
     body = dashboard_body(_targets(settings), settings.alarms, settings.lambda_)
 
@@ -361,7 +357,7 @@ def test_dashboard_draws_no_concurrency_line_without_reserved_concurrency(
 ) -> None:
     config = stack_config("dev")
     config["tiered-api:lambda"] = {**config["tiered-api:lambda"], "reservedConcurrency": None}
-    settings = _settings("dev", config)
+    settings = stack_settings("dev", config)
 
     body = dashboard_body(_targets(settings), settings.alarms, settings.lambda_)
 

@@ -16,15 +16,11 @@ from components.settings import (
     StackSettings,
     load_settings,
 )
-from tools.mocks import ROOT, read_stack_config
-
-
-def _settings(stack: str) -> StackSettings:
-    return load_settings(stack, read_stack_config(ROOT / f"Pulumi.{stack}.yaml"))
+from tools.mocks import ROOT, read_stack_config, stack_settings
 
 
 def test_prod_stack_file_carries_the_seeds_numbers() -> None:
-    prod = _settings("prod")
+    prod = stack_settings("prod")
 
     assert (prod.api_gateway.throttle.rate_limit, prod.api_gateway.throttle.burst_limit) == (100, 200)
     standard, premium = prod.plans["standard"], prod.plans["premium"]
@@ -44,13 +40,13 @@ def test_prod_stack_file_carries_the_seeds_numbers() -> None:
 
 def test_every_consumer_of_both_stacks_has_a_standard_or_premium_key() -> None:
     for stack in ("dev", "prod"):
-        settings = _settings(stack)
+        settings = stack_settings(stack)
         assert set(settings.plans) == {"standard", "premium"}
         assert {consumer.plan for consumer in settings.consumers.values()} == {"standard", "premium"}
 
 
 def test_dev_limits_are_smaller_than_prods() -> None:
-    dev, prod = _settings("dev"), _settings("prod")
+    dev, prod = stack_settings("dev"), stack_settings("prod")
 
     assert dev.api_gateway.throttle.rate_limit < prod.api_gateway.throttle.rate_limit
     assert dev.api_gateway.throttle.burst_limit < prod.api_gateway.throttle.burst_limit
@@ -72,13 +68,13 @@ def test_dev_limits_are_smaller_than_prods() -> None:
 
 def test_premium_admits_more_than_standard_in_both_stacks() -> None:
     for stack in ("dev", "prod"):
-        plans = _settings(stack).plans
+        plans = stack_settings(stack).plans
         assert plans["premium"].throttle.rate_limit > plans["standard"].throttle.rate_limit
         assert plans["premium"].quota.limit > plans["standard"].quota.limit
 
 
 def test_settings_are_frozen() -> None:
-    settings = _settings("dev")
+    settings = stack_settings("dev")
     with pytest.raises(ValueError, match="frozen"):
         settings.waf.rate_limit = 1  # type: ignore[misc]
 
@@ -87,7 +83,7 @@ def test_values_arrive_as_the_cli_hands_them_over_json_strings() -> None:
     raw = read_stack_config(ROOT / "Pulumi.prod.yaml")
     as_cli = {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 
-    assert load_settings("prod", as_cli) == _settings("prod")
+    assert load_settings("prod", as_cli) == stack_settings("prod")
 
 
 def test_malformed_json_value_names_its_key() -> None:

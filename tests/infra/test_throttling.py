@@ -6,9 +6,15 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from components.settings import StackSettings, load_settings
+from components.settings import StackSettings
 from components.throttling import ThrottlingPlans, ThrottlingPlansArgs, waf_redacted_fields, waf_rules
-from tools.mocks import ACCOUNT_ID, ROOT, ProgramRun, RecordedResource, read_stack_config, run_components
+from tools.mocks import (
+    ACCOUNT_ID,
+    ProgramRun,
+    RecordedResource,
+    run_components,
+    stack_settings,
+)
 
 REGION = "us-east-1"
 PLAN = "aws:apigateway/usagePlan:UsagePlan"
@@ -16,10 +22,6 @@ KEY = "aws:apigateway/apiKey:ApiKey"
 PLAN_KEY = "aws:apigateway/usagePlanKey:UsagePlanKey"
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 STAGE = "aws:apigateway/stage:Stage"
-
-
-def _settings(stack: str) -> StackSettings:
-    return load_settings(stack, read_stack_config(ROOT / f"Pulumi.{stack}.yaml"))
 
 
 def _run_throttling(settings: StackSettings) -> ProgramRun:
@@ -50,7 +52,7 @@ def _run_throttling(settings: StackSettings) -> ProgramRun:
 
 @pytest.fixture(scope="module")
 def throttling_runs() -> dict[str, ProgramRun]:
-    return {stack: _run_throttling(_settings(stack)) for stack in ("dev", "prod")}
+    return {stack: _run_throttling(stack_settings(stack)) for stack in ("dev", "prod")}
 
 
 @pytest.fixture(params=["dev", "prod"])
@@ -176,7 +178,7 @@ def test_rate_rule_metric_name_is_the_one_the_rate_rule_publishes(throttling_run
 
 
 def test_waf_rule_metric_names_do_not_depend_on_the_numbers() -> None:
-    dev, prod = _settings("dev").waf, _settings("prod").waf
+    dev, prod = stack_settings("dev").waf, stack_settings("prod").waf
 
     visibility = [[rule["visibility_config"] for rule in waf_rules(waf, "p")] for waf in (dev, prod)]
 
