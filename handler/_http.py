@@ -1,6 +1,9 @@
 """The HTTP edge of the function: reading JSON bodies and turning typed errors into responses.
 
-``_STATUS`` is the one place where an error type meets its HTTP status.
+``_STATUS`` is the one place where an error type meets its HTTP status. Nothing here imports pydantic
+at module level: error and item responses are plain JSON (their shapes are ``handler.models``'
+``ErrorResponse`` and ``Item``, which the tests hold them to), so the requests that need no validation
+never load it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
-from pydantic import BaseModel, ValidationError
 
 from handler.contract import MAX_BODY_BYTES
 from handler.errors import (
@@ -27,14 +29,14 @@ from handler.errors import (
     ServiceUnavailableError,
     UnsupportedMediaTypeError,
 )
-from handler.models import ErrorResponse, FieldError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+    from pydantic import BaseModel, ValidationError
 
     from handler.rate_limit import Decision
 
-_M = TypeVar("_M", bound=BaseModel)
+_M = TypeVar("_M", bound="BaseModel")
 
 _STATUS: Final[dict[type[HandlerError], HTTPStatus]] = {
     InvalidRequestError: HTTPStatus.BAD_REQUEST,
@@ -59,29 +61,25 @@ _PROBLEM_MESSAGES: Final = {
 }
 
 
-def json_response(
-    status: HTTPStatus, body: BaseModel | None, headers: dict[str, str] | None = None
-) -> Response:
+def json_response(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """``body`` is JSON-ready data or a pydantic model; ``None`` sends no body (204)."""
     if body is None:
         return Response(status_code=status, content_type=None, body="", headers=headers)
-    return Response(status_code=status, content_type=JSON, body=body.model_dump_json(), headers=headers)
+    text = body.model_dump_json() if hasattr(body, "model_dump_json") else json.dumps(body)
+    return Response(status_code=status, content_type=JSON, body=text, headers=headers)
 
 
 def error_response(error: HandlerError | None, request_id: str) -> Response:
-    """The client's view of ``error``; ``None`` means an unexpected failure, told as a generic 500."""
+    """The client's view of ``error`` (an ``ErrorResponse``); ``None`` means an unexpected failure (500)."""
     if error is None:
-        status, body = (
-            HTTPStatus.INTERNAL_SERVER_ERROR,
-            ErrorResponse(message=INTERNAL_ERROR_MESSAGE, request_id=request_id),
+        return json_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR, {"message": INTERNAL_ERROR_MESSAGE, "request_id": request_id}
         )
-        return Response(status_code=status, content_type=JSON, body=body.model_dump_json(exclude_none=True))
     status = next(_STATUS[cls] for cls in type(error).__mro__ if cls in _STATUS)
+    body: dict[str, Any] = {"message": error.message, "request_id": request_id}
     problems = getattr(error, "problems", ())
-    body = ErrorResponse(
-        message=error.message,
-        request_id=request_id,
-        errors=[FieldError(field=p.field, message=p.message) for p in problems] or None,
-    )
+    if problems:
+        body["errors"] = [{"field": problem.field, "message": problem.message} for problem in problems]
     headers: dict[str, str] = {}
     if isinstance(error, MethodNotAllowedError):
         headers["Allow"] = ", ".join(error.allowed)
@@ -90,9 +88,7 @@ def error_response(error: HandlerError | None, request_id: str) -> Response:
         headers.update(rate_limit_headers(error.limit, 0, error.reset_seconds))
     elif isinstance(error, ServiceUnavailableError):
         headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE_SECONDS)
-    return Response(
-        status_code=status, content_type=JSON, body=body.model_dump_json(exclude_none=True), headers=headers
-    )
+    return json_response(status, body, headers)
 
 
 def rate_limit_headers(limit: int, remaining: int, reset_seconds: int) -> dict[str, str]:
@@ -108,8 +104,8 @@ def decision_headers(decision: Decision) -> dict[str, str]:
     return rate_limit_headers(decision.limit, decision.remaining, decision.reset_seconds)
 
 
-def read_json_body(event: APIGatewayProxyEvent, model: type[_M]) -> _M:
-    """Parse and validate the request body as ``model`` or raise the matching typed error."""
+def read_json_body(event: APIGatewayProxyEvent) -> Any:
+    """The request body, parsed as JSON, or the matching typed error (415, 413, 400)."""
     content_type = event.headers.get("content-type")
     if content_type is not None:
         media_type = content_type.split(";", 1)[0].strip().lower()
@@ -121,13 +117,14 @@ def read_json_body(event: APIGatewayProxyEvent, model: type[_M]) -> _M:
     if not raw.strip():
         raise InvalidRequestError("Request body is empty: send a JSON object")
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, RecursionError):
         raise InvalidRequestError("Request body is not valid JSON") from None
-    return validate(model, data)
 
 
 def validate(model: type[_M], data: Any) -> _M:
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as error:

@@ -2,11 +2,12 @@
 
 The API Gateway request models (JSON Schema draft 4, see ``gateway_request_schemas``) and the OpenAPI
 document are generated from these classes, so validation in the gateway and in the function cannot drift.
+The function imports this module (and so pydantic) only on requests that carry a body or a query to
+validate: a cold start serving a GET or DELETE by id never pays for it.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Final
 
 from pydantic import (
@@ -19,8 +20,23 @@ from pydantic import (
     model_validator,
 )
 
+from handler._rules import (
+    DEFAULT_PAGE_SIZE,
+    ID_PATTERN,
+    MAX_CURSOR_LENGTH,
+    MAX_PAGE_SIZE,
+    MAX_TITLE_LENGTH,
+    MAX_YEAR,
+    MIN_YEAR,
+    YEAR_MESSAGE,
+    YEAR_PATTERN,
+    is_valid_id,
+    is_valid_year_text,
+)
+
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "GATEWAY_REQUEST_MODELS",
     "ID_PATTERN",
     "MAX_CURSOR_LENGTH",
     "MAX_PAGE_SIZE",
@@ -38,33 +54,14 @@ __all__ = [
     "is_valid_id",
 ]
 
-ID_PATTERN: Final = "^[A-Za-z0-9_-]{1,64}$"
-# No leading zero: the year is stored as a DynamoDB number, and "0999" would come back as 999.
-YEAR_PATTERN: Final = "^[1-9][0-9]{3}$"
-MIN_YEAR: Final = 1000
-MAX_YEAR: Final = 9999
-MAX_TITLE_LENGTH: Final = 256
-DEFAULT_PAGE_SIZE: Final = 25
-MAX_PAGE_SIZE: Final = 100
-MAX_CURSOR_LENGTH: Final = 1024
-
-_ID = re.compile(ID_PATTERN.strip("^$"))
-_YEAR = re.compile(YEAR_PATTERN.strip("^$"))
-_YEAR_MESSAGE: Final = f"year must be four digits ({MIN_YEAR}-{MAX_YEAR}), as a string or an integer"
-
-
-def is_valid_id(value: str) -> bool:
-    """Whether ``value`` is a valid item id (used for path parameters, which bypass the body models)."""
-    return _ID.fullmatch(value) is not None
-
 
 def _parse_year(value: Any) -> int:
     # bool is an int subclass and 2023.0 is a float: neither is what a client meant by a year.
     if type(value) is int and MIN_YEAR <= value <= MAX_YEAR:
         return value
-    if isinstance(value, str) and _YEAR.fullmatch(value):
+    if isinstance(value, str) and is_valid_year_text(value):
         return int(value)
-    raise ValueError(_YEAR_MESSAGE)
+    raise ValueError(YEAR_MESSAGE)
 
 
 Year = Annotated[
@@ -76,7 +73,7 @@ Year = Annotated[
                 {"type": "string", "pattern": YEAR_PATTERN},
                 {"type": "integer", "minimum": MIN_YEAR, "maximum": MAX_YEAR},
             ],
-            "description": _YEAR_MESSAGE,
+            "description": YEAR_MESSAGE,
         },
         mode="validation",
     ),

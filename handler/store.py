@@ -13,17 +13,17 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from handler._observability import tracer
+from handler._rules import is_valid_id
 from handler.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
-from handler.models import Item, is_valid_id
 from handler.tables import ITEMS_KEY, ITEMS_YEAR_INDEX, RATE_LIMIT_KEY, RATE_LIMIT_TTL_ATTRIBUTE
 
-__all__ = ["ItemStore", "Page", "WindowCounter"]
+__all__ = ["ItemStore", "Page", "StoredItem", "WindowCounter"]
 
 # Errors that mean "DynamoDB is overloaded or unreachable right now" once the client's own retries are
 # spent: the caller may retry later. Anything else (missing table, access denied) is our bug: a 500.
@@ -60,15 +60,25 @@ def _dynamodb_errors() -> Iterator[None]:
         raise ServiceUnavailableError from error
 
 
-def _to_item(attributes: dict[str, Any]) -> Item:
-    return Item(
-        id=attributes[ITEMS_KEY]["S"], year=int(attributes["year"]["N"]), title=attributes["title"]["S"]
-    )
+class StoredItem(TypedDict):
+    """An item as the API returns it (the shape of ``handler.models.Item``)."""
+
+    id: str
+    year: int
+    title: str
+
+
+def _to_item(attributes: dict[str, Any]) -> StoredItem:
+    return {
+        "id": attributes[ITEMS_KEY]["S"],
+        "year": int(attributes["year"]["N"]),
+        "title": attributes["title"]["S"],
+    }
 
 
 @dataclass(frozen=True)
 class Page:
-    items: list[Item]
+    items: list[StoredItem]
     next_cursor: str | None
 
 
@@ -78,7 +88,7 @@ class ItemStore:
         self._table = table_name
 
     @tracer.capture_method
-    def create(self, item: Item) -> bool:
+    def create(self, item: StoredItem) -> bool:
         """Store ``item``; return whether it is new. Raise ``ConflictError`` if the id holds other content.
 
         One conditional write, so a client retrying a create whose answer it lost gets the same success,
@@ -89,13 +99,16 @@ class ItemStore:
                 response = self._client.put_item(
                     TableName=self._table,
                     Item={
-                        ITEMS_KEY: {"S": item.id},
-                        "year": {"N": str(item.year)},
-                        "title": {"S": item.title},
+                        ITEMS_KEY: {"S": item["id"]},
+                        "year": {"N": str(item["year"])},
+                        "title": {"S": item["title"]},
                     },
                     ConditionExpression="attribute_not_exists(#id) OR (#year = :year AND #title = :title)",
                     ExpressionAttributeNames={"#id": ITEMS_KEY, "#year": "year", "#title": "title"},
-                    ExpressionAttributeValues={":year": {"N": str(item.year)}, ":title": {"S": item.title}},
+                    ExpressionAttributeValues={
+                        ":year": {"N": str(item["year"])},
+                        ":title": {"S": item["title"]},
+                    },
                     ReturnValues="ALL_OLD",
                 )
         except _ConditionFailed:
@@ -103,7 +116,7 @@ class ItemStore:
         return "Attributes" not in response
 
     @tracer.capture_method
-    def get(self, item_id: str) -> Item:
+    def get(self, item_id: str) -> StoredItem:
         with _dynamodb_errors():
             response = self._client.get_item(TableName=self._table, Key={ITEMS_KEY: {"S": item_id}})
         if "Item" not in response:
@@ -111,7 +124,7 @@ class ItemStore:
         return _to_item(response["Item"])
 
     @tracer.capture_method
-    def update(self, item_id: str, year: int | None, title: str | None) -> Item:
+    def update(self, item_id: str, year: int | None, title: str | None) -> StoredItem:
         """Change the given fields of an existing item; ``NotFoundError`` if there is none (no upsert)."""
         names = {"#id": ITEMS_KEY}
         values: dict[str, Any] = {}

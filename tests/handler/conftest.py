@@ -212,3 +212,36 @@ def invoke(app_module: ModuleType, lambda_context: FakeLambdaContext) -> Invoke:
 def new_id() -> str:
     """An item id no other test uses."""
     return uuid.uuid4().hex
+
+
+@pytest.fixture
+def items_table(app_module: ModuleType, dynamodb_client: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty items table behind the app for this test only, so the test can see all of it."""
+    from handler.store import ItemStore
+
+    name = create_table(dynamodb_client, ITEMS_TABLE, "items")
+    monkeypatch.setattr(app_module, "_items", ItemStore(app_module._dynamodb, name))
+    return name
+
+
+HookRegistrar = Callable[[str, Callable[..., Any]], None]
+
+
+@pytest.fixture
+def on_dynamodb_call(app_module: ModuleType) -> Iterator[HookRegistrar]:
+    """Register a botocore ``before-parameter-build`` handler on the app's DynamoDB client, for this test.
+
+    The handler sees the operation's API parameters (``params``) before anything is sent: one that raises
+    stands in for DynamoDB failing after the client's retries; one that returns None just observes.
+    """
+    events = app_module._dynamodb.meta.events
+    registered: list[tuple[str, Callable[..., Any]]] = []
+
+    def register(operation: str, handler: Callable[..., Any]) -> None:
+        name = f"before-parameter-build.dynamodb.{operation}"
+        events.register(name, handler)
+        registered.append((name, handler))
+
+    yield register
+    for name, handler in registered:
+        events.unregister(name, handler)
