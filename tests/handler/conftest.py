@@ -137,6 +137,7 @@ def build_event() -> EventBuilder:
         body: Any = _NOT_GIVEN,
         *,
         raw_body: str | None = None,
+        base64_encoded: bool = False,
         content_type: str | None = "application/json",
         query: dict[str, str] | None = None,
         api_key_id: str | None = "k1a2b3c4d5",
@@ -153,6 +154,7 @@ def build_event() -> EventBuilder:
             queryStringParameters=query,
             multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
         )
+        event["isBase64Encoded"] = base64_encoded
         if raw_body is not None:
             event["body"] = raw_body
         elif body is not _NOT_GIVEN:
