@@ -49,3 +49,22 @@ openapi: $(VENV)/.installed
 
 plan: $(VENV)/.installed
 	@$(PY) -m tools.plan $(PLAN_ARGS) $(if $(JSON),--json,)
+
+# --- benchmarks and docs ---
+# `make bench` is never part of `make test`: it takes minutes, needs Artillery (~590 MB, installed here on demand)
+# and rewrites docs/benchmarks.md. BENCH_ARGS passes options through, e.g. BENCH_ARGS="--only cold warm".
+BENCH_ARGS ?=
+
+.PHONY: bench docs
+
+bench: setup
+	$(PY) -m bench $(BENCH_ARGS)
+
+$(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-docs.txt
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	@command -v dot >/dev/null || { echo "installing Graphviz (Debian package graphviz)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
+	$(PY) docs/architecture.py
