@@ -7,6 +7,7 @@ import copy
 import importlib
 import json
 import re
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -86,7 +87,19 @@ def app_module(app_tables: AppTables) -> Iterator[ModuleType]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in app_environment(app_tables).items():
             patch.setenv(name, value)
-        yield importlib.import_module("handler.app")
+        module = importlib.import_module("handler.app")
+        # Lambda's stdout never changes; pytest swaps sys.stdout per test, so the Logger must look it up
+        # at each write instead of keeping the stream it was built with.
+        module.logger.registered_handler.setStream(_CurrentStdout())
+        yield module
+
+
+class _CurrentStdout:
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
 
 
 class FakeLambdaContext:
@@ -247,3 +260,22 @@ def on_dynamodb_call(app_module: ModuleType) -> Iterator[HookRegistrar]:
     yield register
     for name, handler in registered:
         events.unregister(name, handler)
+
+
+@pytest.fixture
+def output(app_module: ModuleType, capsys: pytest.CaptureFixture[str]) -> Callable[[], str]:
+    """Everything the function wrote to stdout so far in the test: Logger lines and EMF metric blobs."""
+    return lambda: capsys.readouterr().out
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def emitted_metrics(text: str) -> list[str]:
+    """Names of the EMF metrics in the output, one entry per emission."""
+    names = []
+    for record in json_lines(text):
+        for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
+            names.extend(metric["Name"] for metric in directive["Metrics"])
+    return names
