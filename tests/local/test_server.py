@@ -1,0 +1,200 @@
+"""End to end over HTTP against one local stack: the seeds' flow, per-tier throttling, quotas, WAF, warm starts.
+
+Every test uses its own consumer (own key, own buckets) and its own source address (own WAF counter), so
+they share one server without interfering.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from local.server import main
+from local.stage import access_log_format
+from tests.local.conftest import (
+    APP_RATE_LIMIT_OUT_OF_THE_WAY,
+    SEED_BODY,
+    LocalServer,
+    dev_config,
+    plan,
+    server_command,
+)
+
+STANDARD = plan(rate=1, burst=4)
+PREMIUM = plan(rate=2, burst=8)
+WAF_LIMIT = 30
+
+
+@pytest.fixture(scope="module")
+def server(server_factory) -> LocalServer:
+    config = dev_config(
+        apiGateway={"stageName": "e2e", "throttle": {"rateLimit": 100, "burstLimit": 200}},
+        plans={"standard": STANDARD, "premium": PREMIUM, "metered": plan(10, 20, quota=3), "roomy": plan(50, 100)},
+        consumers={
+            "standard-client": {"plan": "standard"},
+            "premium-client": {"plan": "premium"},
+            "standard-rival": {"plan": "standard"},
+            "premium-rival": {"plan": "premium"},
+            "standard-chatty": {"plan": "standard"},
+            "metered-client": {"plan": "metered"},
+            "seeds-client": {"plan": "roomy"},
+            "waf-client": {"plan": "roomy"},
+            "warm-client": {"plan": "roomy"},
+        },
+        waf={"rateLimit": WAF_LIMIT, "windowSeconds": 60},
+        appRateLimit=APP_RATE_LIMIT_OUT_OF_THE_WAY,
+    )
+    config["tiered-api:lambda"]["reservedConcurrency"] = 2
+    return server_factory(config)
+
+
+def burst(server: LocalServer, consumer: str, count: int, source_ip: str) -> tuple[list[int], float]:
+    """``count`` requests one after another as fast as they are answered; statuses and seconds taken."""
+    started = time.monotonic()
+    statuses = [
+        server.request("POST", "/items", {**SEED_BODY, "id": f"{consumer}-{n}"}, server.key(consumer), source_ip).status
+        for n in range(count)
+    ]
+    return statuses, time.monotonic() - started
+
+
+def test_the_url_carries_the_stage_name(server):
+    assert server.url == f"http://127.0.0.1:{server.port}/e2e"
+
+
+def test_the_seeds_request_without_a_key_is_forbidden(server):
+    answer = server.request("POST", "/", SEED_BODY, source_ip="127.0.1.1")
+    assert (answer.status, answer.message) == (403, "Forbidden")
+
+
+def test_the_seeds_request_with_a_wrong_key_is_forbidden(server):
+    answer = server.request("POST", "/", SEED_BODY, key="not-a-key", source_ip="127.0.1.1")
+    assert (answer.status, answer.message) == (403, "Forbidden")
+
+
+def test_the_seeds_request_with_a_key_creates_the_item_and_it_reads_back(server):
+    created = server.request("POST", "/", SEED_BODY, server.key("seeds-client"), "127.0.1.2")
+    read = server.request("GET", "/items/12", key=server.key("seeds-client"), source_ip="127.0.1.2")
+    assert (created.status, created.json) == (201, {"message": "Successfully inserted data!"})
+    assert (read.status, read.json) == (200, {"id": "12", "year": 2023, "title": "kkkg"})
+
+
+def test_a_route_api_gateway_does_not_have_answers_missing_authentication_token(server):
+    answer = server.request("GET", "/nowhere", key=server.key("seeds-client"), source_ip="127.0.1.3")
+    assert (answer.status, answer.message) == (403, "Missing Authentication Token")
+
+
+def test_a_body_failing_the_model_is_rejected_by_the_gateway(server):
+    answer = server.request("POST", "/items", {"id": "x", "year": "23"}, server.key("seeds-client"), "127.0.1.3")
+    assert (answer.status, answer.message, answer.headers["x-amzn-errortype"]) == (
+        400,
+        "Invalid request body",
+        "BadRequestException",
+    )
+
+
+@pytest.mark.parametrize(
+    ("consumer", "tier", "source_ip"),
+    [("standard-client", STANDARD, "127.0.2.1"), ("premium-client", PREMIUM, "127.0.2.2")],
+)
+def test_a_burst_above_the_plan_gets_429s_after_token_bucket_arithmetic(server, consumer, tier, source_ip):
+    # GIVEN a fresh key (its bucket full) WHEN it sends twice its burst, back to back
+    rate, size = tier["throttle"]["rateLimit"], tier["throttle"]["burstLimit"]
+    statuses, seconds = burst(server, consumer, 2 * size, source_ip)
+    admitted = statuses.count(201)
+    # THEN the rest is throttled, and the admitted count is the bucket size plus what refilled meanwhile
+    assert set(statuses) == {201, 429}
+    assert abs(admitted - (size + rate * seconds)) <= 1, (admitted, size, rate, seconds)
+
+
+def test_a_throttled_request_says_too_many_requests(server):
+    answers = [
+        server.request("GET", "/items/none", key=server.key("standard-chatty"), source_ip="127.0.2.3")
+        for _ in range(STANDARD["throttle"]["burstLimit"] + 2)
+    ]
+    assert {(a.status, a.message) for a in answers if a.status == 429} == {(429, "Too Many Requests")}
+
+
+def test_premium_admits_more_than_standard_from_the_same_burst(server):
+    standard, _ = burst(server, "standard-rival", 12, "127.0.2.4")
+    premium, _ = burst(server, "premium-rival", 12, "127.0.2.5")
+    assert premium.count(201) > standard.count(201)
+
+
+def test_a_quota_of_n_admits_n_then_answers_limit_exceeded(server):
+    answers = [
+        server.request("POST", "/items", {**SEED_BODY, "id": f"metered-{n}"}, server.key("metered-client"), "127.0.3.1")
+        for n in range(5)
+    ]
+    assert [(a.status, a.message) for a in answers] == [
+        (201, "Successfully inserted data!"),
+        (201, "Successfully inserted data!"),
+        (201, "Successfully inserted data!"),
+        (429, "Limit Exceeded"),
+        (429, "Limit Exceeded"),
+    ]
+
+
+def test_waf_blocks_an_ip_after_its_limit_and_only_that_ip(server):
+    key = server.key("waf-client")
+    blocked_ip = "127.0.4.1"
+    answers = [server.request("GET", "/items/absent", key=key, source_ip=blocked_ip) for _ in range(WAF_LIMIT + 2)]
+    other_ip = server.request("GET", "/items/absent", key=key, source_ip="127.0.4.2")
+    assert [a.status for a in answers] == [404] * WAF_LIMIT + [403, 403]
+    assert answers[-1].message == "Forbidden"
+    assert other_ip.status == 404
+
+
+def _report_lines(server: LocalServer) -> dict[str, tuple[Path, str]]:
+    """Every REPORT line of the function's log streams, by request id: (stream file, line)."""
+    lines = {}
+    for stream in (server.state_dir / "dev" / "lambda").glob("*.log"):
+        for line in stream.read_text().splitlines():
+            found = re.match(r"REPORT RequestId: (\S+)", line)
+            if found:
+                lines[found.group(1)] = (stream, line)
+    return lines
+
+
+def test_a_workers_second_request_is_warm(server):
+    # GIVEN two requests one after the other WHEN the second reuses the first one's execution environment
+    key = server.key("warm-client")
+    first = server.request("GET", "/items/warm", key=key, source_ip="127.0.5.1")
+    second = server.request("GET", "/items/warm", key=key, source_ip="127.0.5.1")
+    reports = _report_lines(server)
+    stream, second_report = reports[second.headers["x-amzn-requestid"]]
+    # THEN it pays no import: no Init Duration on it, and its stream initialised exactly once
+    assert first.status == second.status == 404
+    assert "Init Duration" not in second_report
+    assert stream.read_text().count("Init Duration") == 1
+
+
+def test_access_log_lines_use_the_stage_format_with_local_values(server):
+    answer = server.request("GET", "/items/logged", key=server.key("seeds-client"), source_ip="127.0.6.1")
+    request_id = answer.headers["x-amzn-requestid"]
+    log = (server.state_dir / "dev-access.log").read_text()
+    line = next(line for line in log.splitlines() if request_id in line)
+    entry = json.loads(line)
+    assert set(entry) == set(access_log_format())
+    assert (entry["ip"], entry["status"], entry["resourcePath"], entry["httpMethod"]) == (
+        "127.0.6.1",
+        "404",
+        "/items/{id}",
+        "GET",
+    )
+    assert server.key("seeds-client") not in log
+
+
+def test_starting_a_second_stack_on_the_same_port_fails_with_one_line(server, tmp_path: Path, capsys):
+    config_file = Path(server.process.args[server.process.args.index("--config") + 1])
+    code = main(server_command(config_file, server.port, tmp_path)[3:])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(errors) == 1
+    assert f"port {server.port}" in errors[0]
+    assert "already in use" in errors[0]
+    assert server.request("GET", "/items/12", key=server.key("seeds-client"), source_ip="127.0.1.2").status == 200
