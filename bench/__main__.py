@@ -7,6 +7,7 @@ others still run: the file always tells the whole truth about the last run.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -70,6 +71,13 @@ def _dynamodb_sections(options: argparse.Namespace, tables: BenchTables) -> list
     return sections
 
 
+def _command(arguments: list[str]) -> str:
+    """How this run was started, to be pasted again: ``make bench`` (and its BENCH_ARGS) or the module itself."""
+    if os.environ.get("MAKELEVEL"):
+        return f"make bench BENCH_ARGS={shlex.quote(shlex.join(arguments))}" if arguments else "make bench"
+    return f"python -m bench {shlex.join(arguments)}".rstrip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     options = _parse(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
@@ -88,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lambda: program.run(program.build_package, options.program_processes),
             )
         )
-    command = "make bench" if argv is None and not sys.argv[1:] else "python -m bench " + shlex.join(sys.argv[1:])
+    command = _command(sys.argv[1:] if argv is None else list(argv))
     report = Report(
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         machine=describe_machine(),

@@ -120,27 +120,33 @@ def test_importtime_self_time_is_summed_per_top_level_package():
     assert importtime_by_package(stderr) == {"botocore": 0.0035, "json": 0.0005}
 
 
-def test_artillery_report_gives_rate_percentiles_and_statuses():
-    # GIVEN an Artillery 2 report of a 10 s phase with 1,490 answers over 10 s and two timeouts
-    report = {
+def artillery_report(first_ms: int, last_ms: int, **counters: int) -> dict:
+    return {
         "aggregate": {
-            "counters": {
-                "http.requests": 1500,
-                "http.responses": 1490,
-                "http.codes.201": 1485,
-                "http.codes.503": 5,
-                "errors.ETIMEDOUT": 2,
-            },
-            "summaries": {"http.response_time": {"median": 12.1, "p99": 48.5}},
-            "firstMetricAt": 1_000_000,
-            "lastMetricAt": 1_010_000,
+            "counters": {name.replace("_", "."): count for name, count in counters.items()},
+            "summaries": {"http.response_time": {"p50": 12.1, "p95": 30.0, "p99": 48.5}},
+            "firstMetricAt": first_ms,
+            "lastMetricAt": last_ms,
         }
     }
+
+
+def test_achieved_rate_is_answers_per_second_of_the_phase():
+    # GIVEN a 10 s phase whose 1,490 answers (1,485 created, 5 unavailable) all came within 10 s
+    report = artillery_report(1_000_000, 1_009_000, http_requests=1500, http_codes_201=1485, http_codes_503=5)
+    # WHEN it is read
     result = parse_artillery_report(report, Phase("spike", 150, 10))
-    assert (result.requests, result.achieved_rate, result.p50_ms, result.p99_ms) == (1500, 149.0, 12.1, 48.5)
-    assert result.statuses == {"201": 1485, "503": 5}
-    assert result.errors == {"ETIMEDOUT": 2}
-    assert result.server_errors == 5
+    # THEN the rate is per second of the phase, and the loadtest summary's counts come along
+    assert result.achieved_rate == 149.0
+    assert (result.summary.requests, result.summary.ok_2xx, result.summary.server_5xx) == (1500, 1485, 5)
+    assert result.summary.p99_ms == 48.5
+
+
+def test_achieved_rate_counts_the_time_a_falling_behind_server_took():
+    # GIVEN a 10 s phase whose answers trickled in over 20 s
+    report = artillery_report(1_000_000, 1_020_000, http_requests=1500, http_codes_201=1500)
+    # THEN the rate is over the 20 s the answers took
+    assert parse_artillery_report(report, Phase("spike", 150, 10)).achieved_rate == 75.0
 
 
 def test_load_phases_follow_the_seeds_profile_rates():
