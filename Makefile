@@ -50,6 +50,33 @@ openapi: $(VENV)/.installed
 plan: $(VENV)/.installed
 	@$(PY) -m tools.plan $(PLAN_ARGS) $(if $(JSON),--json,)
 
+# --- local stack ---
+# `make dev` runs the whole API on 127.0.0.1 (python -m local): WAF and API Gateway's limits from the stack file,
+# the handler in Lambda-like worker processes, DynamoDB Local with its data under .local/<stack>/ddb.
+# `make loadtest` runs Artillery (installed on first use, never by `make test`) against it, or URL= with KEY=.
+LOCAL_STATE := .local
+SCENARIO ?= seed-001
+URL ?=
+KEY ?=
+
+.PHONY: dev dev-reset loadtest
+
+dev: setup
+	$(PY) -m local --stack $(STACK) --port $(PORT) $(if $(CONFIG),--config $(CONFIG),)
+
+dev-reset:
+	@running=$$(ls $(LOCAL_STATE)/*.json 2>/dev/null | grep -v loadtest-); \
+	if [ -n "$$running" ]; then echo "a local stack is running ($$running): stop it first (Ctrl-C), or delete that file if it crashed"; exit 1; fi
+	rm -rf $(LOCAL_STATE)
+
+loadtest/node_modules/.installed: loadtest/package.json loadtest/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ (Debian: apt-get install nodejs npm)"; exit 1; }
+	cd loadtest && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+loadtest: $(VENV)/.installed loadtest/node_modules/.installed
+	$(PY) -m loadtest.run --stack $(STACK) --scenario $(SCENARIO) $(if $(URL),--url $(URL),) $(if $(KEY),--key $(KEY),)
+
 # --- benchmarks and docs ---
 # `make bench` is never part of `make test`: it takes minutes, needs Artillery (~590 MB, installed here on demand)
 # and rewrites docs/benchmarks.md. BENCH_ARGS passes options through, e.g. BENCH_ARGS="--only cold warm".
@@ -57,7 +84,7 @@ BENCH_ARGS ?=
 
 .PHONY: bench docs
 
-bench: setup
+bench: setup loadtest/node_modules/.installed
 	$(PY) -m bench $(BENCH_ARGS)
 
 $(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed

@@ -3,8 +3,7 @@ run as Lambda runs it, and DynamoDB Local, all configured from the stack's ``Sta
 
 Modules: ``server`` (entry point, ``python -m local``), ``gateway`` (WAF, keys, throttles, quotas, validation),
 ``limits`` (token bucket, quota, WAF rate counters), ``integration`` (proxy events and responses),
-``lambda_pool`` (execution environments), ``access_log``, ``stack`` (names, keys, tables), ``stage`` (the deployed
-stage's definitions reused), ``dynamodb_local`` (the DynamoDB Local runner).
+``lambda_pool`` (execution environments), ``access_log``, ``stack`` (names, keys, tables), ``dynamodb_local`` (the DynamoDB Local runner).
 """
 
 __all__ = [
@@ -16,5 +15,4 @@ __all__ = [
     "limits",
     "server",
     "stack",
-    "stage",
 ]

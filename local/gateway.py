@@ -1,8 +1,9 @@
 """What WAF and API Gateway decide about a request before the function sees it, in AWS's order.
 
-WAF's per-IP rate rule, the stage and route, the API key, the key's usage-plan throttle and quota, the stage
-throttle, then request validation against the generated draft-4 model. Every limit comes from
-``StackSettings``; every route and model from the handler's contract, as the deployed API is built from them.
+WAF's per-IP rate rule, the stage and method, the API key, the key's usage-plan throttle and quota, the stage
+throttle, then the method's request validator (required query parameters, the body against its draft-4 model).
+Limits come from ``StackSettings``; methods, models, validators and gateway responses from the same
+``api_definition`` the deployed REST API is built from.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import fastjsonschema
 
 from components.settings import StackSettings
-from handler.contract import ROUTES, Route
-from handler.models import gateway_request_schemas
 from local.limits import Clock, QuotaCounter, TokenBucket, WafRateRule
 
 __all__ = [
@@ -39,8 +39,12 @@ __all__ = [
     "Gateway",
     "GatewayAnswer",
     "IncomingRequest",
+    "missing_parameters",
     "new_api_key",
 ]
+
+# API Gateway's own body for its errors where a stage does not customise the response type.
+AWS_DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,17 @@ INVALID_API_KEY = GatewayAnswer(403, "Forbidden", "ForbiddenException", "INVALID
 THROTTLED = GatewayAnswer(429, "Too Many Requests", "TooManyRequestsException", "THROTTLED")
 QUOTA_EXCEEDED = GatewayAnswer(429, "Limit Exceeded", "LimitExceededException", "QUOTA_EXCEEDED")
 BAD_REQUEST_BODY = GatewayAnswer(400, "Invalid request body", "BadRequestException", "BAD_REQUEST_BODY")
+
+
+def missing_parameters(names: list[str]) -> GatewayAnswer:
+    return GatewayAnswer(
+        400,
+        f"Missing required request parameters: [{', '.join(names)}]",
+        "BadRequestException",
+        "BAD_REQUEST_PARAMETERS",
+    )
+
+
 # Lambda's Invoke answered TooManyRequestsException (no concurrency left): a REST proxy integration turns it into 500.
 LAMBDA_THROTTLED = GatewayAnswer(500, "Internal server error", "InternalServerErrorException", "DEFAULT_5XX")
 # The function raised, timed out, crashed or returned something that is not a proxy response.
@@ -93,6 +108,7 @@ def new_api_key(consumer: str, plan: str) -> ApiKey:
 class IncomingRequest:
     method: str
     path: str
+    query: str
     headers: Mapping[str, str]
     source_ip: str
     body: bytes
@@ -102,27 +118,56 @@ class IncomingRequest:
 class Admitted:
     """A request API Gateway hands to the integration."""
 
-    route: Route
+    http_method: str
+    resource_path: str
     path: str
     path_parameters: dict[str, str]
     api_key: ApiKey
 
 
 @dataclass(frozen=True)
-class _CompiledRoute:
-    route: Route
+class _Method:
+    http_method: str
+    resource_path: str
     pattern: re.Pattern[str]
+    required_query: tuple[str, ...]
+    body_model: str | None
 
 
-def _compile(route: Route) -> _CompiledRoute:
-    pattern = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
-    return _CompiledRoute(route, re.compile(f"^{pattern}$"))
+def _method(spec: Mapping[str, Any], validators: Mapping[str, Mapping[str, bool]]) -> _Method:
+    flags = validators.get(spec.get("validator") or "", {})
+    path: str = spec["path"]
+    pattern = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    required = ()
+    if flags.get("validateRequestParameters"):
+        prefix = "method.request.querystring."
+        required = tuple(
+            name.removeprefix(prefix)
+            for name, needed in (spec.get("requestParameters") or {}).items()
+            if needed and name.startswith(prefix)
+        )
+    return _Method(
+        http_method=spec["httpMethod"],
+        resource_path=path,
+        pattern=re.compile(f"^{pattern}$"),
+        required_query=required,
+        body_model=spec.get("requestModel") if flags.get("validateRequestBody") else None,
+    )
 
 
 class Gateway:
-    """The decisions of one stage; thread-safe (one lock around every counter)."""
+    """The decisions of one stage; thread-safe (one lock around every counter).
 
-    def __init__(self, settings: StackSettings, api_keys: Mapping[str, ApiKey], clock: Clock = time.time) -> None:
+    ``definition`` is ``components.api.api_definition(...)``: the REST API as data.
+    """
+
+    def __init__(
+        self,
+        settings: StackSettings,
+        api_keys: Mapping[str, ApiKey],
+        definition: Mapping[str, Any],
+        clock: Clock = time.time,
+    ) -> None:
         self.stage_name = settings.api_gateway.stage_name
         self._keys = {key.value: key for key in api_keys.values()}
         self._lock = threading.Lock()
@@ -135,10 +180,20 @@ class Gateway:
             plan = settings.plans[key.plan]
             self._key_buckets[key.id] = TokenBucket(plan.throttle.rate_limit, plan.throttle.burst_limit, clock)
             self._quotas[key.id] = QuotaCounter(plan.quota.limit, plan.quota.period, clock)
-        self._routes = tuple(_compile(route) for route in ROUTES)
+        self._methods = tuple(_method(spec, definition["validators"]) for spec in definition["methods"])
         self._validators: dict[str, Callable[[Any], Any]] = {
-            name: fastjsonschema.compile(schema) for name, schema in gateway_request_schemas().items()
+            name: fastjsonschema.compile(schema) for name, schema in definition["models"].items()
         }
+        self._responses: Mapping[str, Mapping[str, Any]] = definition.get("gatewayResponses", {})
+
+    def template(self, answer: GatewayAnswer) -> str:
+        """The body template of ``answer``: its response type's, else the DEFAULT_4XX/5XX one, else AWS's."""
+        family = "DEFAULT_5XX" if answer.status >= 500 else "DEFAULT_4XX"
+        for response_type in (answer.response_type, family):
+            if response_type in self._responses:
+                template: str = self._responses[response_type]["template"]
+                return template
+        return AWS_DEFAULT_TEMPLATE
 
     def admit(self, request: IncomingRequest) -> Admitted | GatewayAnswer:
         with self._lock:
@@ -151,7 +206,7 @@ class Gateway:
             matched = self._match(request.method, path)
             if matched is None:
                 return MISSING_AUTHENTICATION_TOKEN
-            route, parameters = matched
+            method, parameters = matched
             api_key = self._keys.get(request.headers.get("x-api-key", ""))
             if api_key is None:
                 return INVALID_API_KEY
@@ -161,28 +216,40 @@ class Gateway:
                 return QUOTA_EXCEEDED
             if not self._stage_bucket.take():
                 return THROTTLED
-        if not self._valid_body(route, request):
-            return BAD_REQUEST_BODY
-        return Admitted(route=route, path=path, path_parameters=parameters, api_key=api_key)
+        problem = self._validate(method, request)
+        if problem is not None:
+            return problem
+        return Admitted(
+            http_method=method.http_method,
+            resource_path=method.resource_path,
+            path=path,
+            path_parameters=parameters,
+            api_key=api_key,
+        )
 
-    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for compiled in self._routes:
-            if compiled.route.method != method:
+    def _match(self, http_method: str, path: str) -> tuple[_Method, dict[str, str]] | None:
+        for method in self._methods:
+            if method.http_method != http_method:
                 continue
-            found = compiled.pattern.match(path)
+            found = method.pattern.match(path)
             if found:
-                return compiled.route, found.groupdict()
+                return method, found.groupdict()
         return None
 
-    def _valid_body(self, route: Route, request: IncomingRequest) -> bool:
-        if route.request_model is None:
-            return True
+    def _validate(self, method: _Method, request: IncomingRequest) -> GatewayAnswer | None:
+        if method.required_query:
+            present = parse_qs(request.query, keep_blank_values=True)
+            missing = [name for name in method.required_query if name not in present]
+            if missing:
+                return missing_parameters(missing)
+        if method.body_model is None:
+            return None
         content_type = request.headers.get("content-type", "application/json")
         # The model is mapped to application/json only; other types pass through to the function (which says 415).
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            return True
+            return None
         try:
-            self._validators[route.request_model](json.loads(request.body or b"null"))
+            self._validators[method.body_model](json.loads(request.body or b"null"))
         except (ValueError, fastjsonschema.JsonSchemaException):
-            return False
-        return True
+            return BAD_REQUEST_BODY
+        return None

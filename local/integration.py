@@ -31,7 +31,16 @@ class RequestContext:
     received_epoch: float
 
     @classmethod
-    def new(cls, stage: str, api_id: str, account_id: str, domain_name: str, source_ip: str, user_agent: str | None, received_epoch: float) -> RequestContext:
+    def new(
+        cls,
+        stage: str,
+        api_id: str,
+        account_id: str,
+        domain_name: str,
+        source_ip: str,
+        user_agent: str | None,
+        received_epoch: float,
+    ) -> RequestContext:
         return cls(
             request_id=str(uuid.uuid4()),
             extended_request_id=base64.b32encode(uuid.uuid4().bytes).decode()[:16],
@@ -73,11 +82,10 @@ def proxy_event(
         encoded = False
     except UnicodeDecodeError:
         text, encoded = base64.b64encode(body).decode(), True
-    route = admitted.route
     return {
-        "resource": route.path,
+        "resource": admitted.resource_path,
         "path": admitted.path,
-        "httpMethod": route.method,
+        "httpMethod": admitted.http_method,
         "headers": single or None,
         "multiValueHeaders": multi or None,
         "queryStringParameters": query_single or None,
@@ -86,8 +94,8 @@ def proxy_event(
         "stageVariables": None,
         "requestContext": {
             "resourceId": "local",
-            "resourcePath": route.path,
-            "httpMethod": route.method,
+            "resourcePath": admitted.resource_path,
+            "httpMethod": admitted.http_method,
             "extendedRequestId": context.extended_request_id,
             "requestTime": request_time(context.received_epoch),
             "path": f"/{context.stage}{admitted.path}",

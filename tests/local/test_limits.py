@@ -21,8 +21,8 @@ class FakeClock:
         self.now += seconds
 
 
-def epoch(*args: int) -> float:
-    return datetime(*args, tzinfo=UTC).timestamp()
+def epoch(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
 
 
 def takes(bucket: TokenBucket, attempts: int) -> int:
@@ -115,7 +115,8 @@ def test_a_daily_quota_starts_again_at_midnight_utc():
     ],
 )
 def test_quota_periods_start_at_utc_boundaries(period, moment, start):
-    assert quota_period_start(period, epoch(*moment)) == datetime(*start, tzinfo=UTC)
+    year, month, day = start
+    assert quota_period_start(period, epoch(*moment)) == datetime(year, month, day, tzinfo=UTC)
 
 
 def test_waf_blocks_an_ip_past_its_limit_within_the_window():

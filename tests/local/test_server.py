@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from components.api import access_log_format
 from local.server import main
-from local.stage import access_log_format
 from tests.local.conftest import (
     APP_RATE_LIMIT_OUT_OF_THE_WAY,
     SEED_BODY,
@@ -95,6 +95,16 @@ def test_a_body_failing_the_model_is_rejected_by_the_gateway(server):
         "Invalid request body",
         "BadRequestException",
     )
+
+
+def test_a_missing_required_query_parameter_is_rejected_by_the_gateway(server):
+    answer = server.request("GET", "/items?limit=5", key=server.key("seeds-client"), source_ip="127.0.1.3")
+    assert (answer.status, answer.message) == (400, "Missing required request parameters: [year]")
+
+
+def test_gateway_answers_carry_the_request_id_like_the_handlers_errors(server):
+    answer = server.request("POST", "/", SEED_BODY, source_ip="127.0.1.4")
+    assert answer.json == {"message": "Forbidden", "request_id": answer.headers["x-amzn-requestid"]}
 
 
 @pytest.mark.parametrize(

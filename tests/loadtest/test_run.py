@@ -1,0 +1,67 @@
+"""make loadtest's target resolution and summary of an Artillery report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loadtest.run import TargetError, format_summary, resolve_target, summarise
+
+
+def test_the_summary_groups_answers_by_what_produced_them():
+    report = {
+        "aggregate": {
+            "counters": {
+                "http.requests": 20,
+                "http.codes.201": 9,
+                "http.codes.200": 1,
+                "http.codes.403": 3,
+                "http.codes.429": 4,
+                "http.codes.400": 1,
+                "http.codes.500": 1,
+                "http.codes.503": 1,
+                "errors.ETIMEDOUT": 2,
+                "vusers.created": 20,
+            },
+            "summaries": {"http.response_time": {"p50": 12.1, "p95": 80.5, "p99": 140}},
+        }
+    }
+    summary = summarise(report)
+    assert (summary.requests, summary.ok_2xx, summary.forbidden_403, summary.throttled_429) == (20, 10, 3, 4)
+    assert (summary.other_4xx, summary.server_5xx, summary.errors) == (1, 2, 2)
+    assert (summary.p50_ms, summary.p95_ms, summary.p99_ms) == (12.1, 80.5, 140)
+
+
+def test_the_printed_summary_shows_counts_and_percentiles():
+    report = {
+        "aggregate": {
+            "counters": {"http.requests": 3, "http.codes.201": 2, "http.codes.429": 1},
+            "summaries": {"http.response_time": {"p50": 5, "p95": 9, "p99": 9.5}},
+        }
+    }
+    text = format_summary(summarise(report))
+    assert "2xx 2" in text
+    assert "429 1" in text
+    assert "p99 9.5 ms" in text
+
+
+def test_a_report_without_responses_summarises_to_zeros():
+    summary = summarise({"aggregate": {"counters": {}, "summaries": {}}})
+    assert (summary.requests, summary.ok_2xx, summary.p50_ms) == (0, 0, None)
+
+
+def test_the_default_target_is_the_running_local_stack(tmp_path):
+    state = {"url": "http://127.0.0.1:3000/dev", "stack": "dev", "api_keys": {"a": {"plan": "p", "value": "k1"}}}
+    (tmp_path / "dev.json").write_text(json.dumps(state))
+    assert resolve_target("dev", None, None, tmp_path) == ("http://127.0.0.1:3000/dev", "k1")
+
+
+def test_without_a_running_local_stack_the_error_says_to_start_it(tmp_path):
+    with pytest.raises(TargetError, match="make dev STACK=dev"):
+        resolve_target("dev", None, None, tmp_path)
+
+
+def test_a_deployed_url_needs_a_key(tmp_path):
+    with pytest.raises(TargetError, match="KEY="):
+        resolve_target("dev", "https://example.execute-api.us-east-1.amazonaws.com/dev", None, tmp_path)

@@ -1,0 +1,143 @@
+"""The gateway's decisions in AWS's order, from a stack's settings and the deployed API's own definition."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.api import api_definition
+from components.settings import load_settings
+from handler.contract import ROUTES
+from handler.models import gateway_request_schemas
+from local.gateway import (
+    AWS_DEFAULT_TEMPLATE,
+    BAD_REQUEST_BODY,
+    INVALID_API_KEY,
+    LAMBDA_THROTTLED,
+    MISSING_AUTHENTICATION_TOKEN,
+    QUOTA_EXCEEDED,
+    THROTTLED,
+    UNKNOWN_STAGE,
+    WAF_FILTERED,
+    Admitted,
+    ApiKey,
+    Gateway,
+    IncomingRequest,
+)
+from tests.local.test_limits import FakeClock
+
+SEED = json.dumps({"year": "2023", "title": "kkkg", "id": "12"}).encode()
+DEFINITION = api_definition(ROUTES, gateway_request_schemas(), "fn")
+
+
+@pytest.fixture
+def settings(stack_config):
+    config = stack_config("dev")
+    config["tiered-api:apiGateway"]["stageName"] = "dev"
+    config["tiered-api:apiGateway"]["throttle"] = {"rateLimit": 10, "burstLimit": 20}
+    config["tiered-api:plans"]["standard"] = {
+        "throttle": {"rateLimit": 1, "burstLimit": 3},
+        "quota": {"limit": 5, "period": "DAY"},
+    }
+    config["tiered-api:waf"] = {"rateLimit": 10, "windowSeconds": 60}
+    return load_settings("dev", config)
+
+
+KEY = ApiKey(consumer="standard-client", plan="standard", id="abcdefghij", value="v" * 40)
+OTHER = ApiKey(consumer="premium-client", plan="premium", id="bcdefghijk", value="w" * 40)
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def gateway(settings, clock):
+    return Gateway(settings, {k.consumer: k for k in (KEY, OTHER)}, DEFINITION, clock)
+
+
+def request(path="/dev/", method="POST", key=KEY.value, ip="198.51.100.1", body=SEED, query="", headers=None):
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    if key is not None:
+        all_headers["x-api-key"] = key
+    return IncomingRequest(method, path, query, all_headers, ip, body)
+
+
+def test_a_valid_request_is_admitted_with_its_resource_and_key(gateway):
+    admitted = gateway.admit(request(path="/dev/items/12", method="GET", body=b""))
+    assert admitted == Admitted("GET", "/items/{id}", "/items/12", {"id": "12"}, KEY)
+
+
+def test_waf_decides_before_anything_else(gateway):
+    for _ in range(10):
+        gateway.admit(request(key=None, path="/elsewhere"))
+    assert gateway.admit(request()) is WAF_FILTERED
+
+
+def test_a_path_outside_the_stage_is_forbidden(gateway):
+    assert gateway.admit(request(path="/prod/")) is UNKNOWN_STAGE
+
+
+def test_an_unknown_method_is_missing_authentication_token_even_with_a_key(gateway):
+    assert gateway.admit(request(method="PATCH", path="/dev/items/12")) is MISSING_AUTHENTICATION_TOKEN
+
+
+def test_a_missing_key_is_forbidden(gateway):
+    assert gateway.admit(request(key=None)) is INVALID_API_KEY
+
+
+def test_a_throttled_request_does_not_spend_quota(gateway, clock):
+    # burst 3, quota 5: three admitted, two throttled; once the bucket refills, the quota still has two left
+    decisions = [gateway.admit(request()) for _ in range(5)]
+    clock.advance(3)
+    later = [gateway.admit(request()) for _ in range(3)]
+    assert [d is THROTTLED for d in decisions] == [False, False, False, True, True]
+    assert [isinstance(d, Admitted) for d in later[:2]] == [True, True]
+    assert later[2] is QUOTA_EXCEEDED
+
+
+def test_the_stage_bucket_is_shared_by_every_key(settings, clock):
+    keys = {f"c{n}": ApiKey(f"c{n}", "premium", f"id{n:08d}", f"{n}" * 40) for n in range(3)}
+    gateway = Gateway(settings, keys, DEFINITION, clock)
+    admitted = sum(
+        isinstance(gateway.admit(request(key=key.value, ip=f"198.51.100.{n}")), Admitted)
+        for n, key in enumerate(keys.values())
+        for _ in range(9)
+    )
+    # three premium keys of burst 20 each; the stage bucket holds 20
+    assert admitted == 20
+
+
+def test_a_body_against_the_model_is_rejected_after_throttling(gateway):
+    assert gateway.admit(request(body=b'{"id": "12"}')) is BAD_REQUEST_BODY
+
+
+def test_a_body_that_is_not_json_is_rejected(gateway):
+    assert gateway.admit(request(body=b"{not json")) is BAD_REQUEST_BODY
+
+
+def test_a_body_of_another_media_type_passes_through_to_the_function(gateway):
+    admitted = gateway.admit(request(body=b"year=2023", headers={"content-type": "text/plain"}))
+    assert isinstance(admitted, Admitted)
+
+
+def test_a_missing_required_query_parameter_is_named(gateway):
+    answer = gateway.admit(request(method="GET", path="/dev/items", body=b"", query="limit=3"))
+    assert not isinstance(answer, Admitted)
+    assert (answer.status, answer.message) == (400, "Missing required request parameters: [year]")
+
+
+def test_a_listed_response_type_uses_the_stages_template(gateway):
+    assert gateway.template(THROTTLED) == DEFINITION["gatewayResponses"]["THROTTLED"]["template"]
+
+
+def test_an_unlisted_response_type_falls_back_to_its_default_family(gateway):
+    assert gateway.template(WAF_FILTERED) == DEFINITION["gatewayResponses"]["DEFAULT_4XX"]["template"]
+    assert gateway.template(LAMBDA_THROTTLED) == DEFINITION["gatewayResponses"]["DEFAULT_5XX"]["template"]
+
+
+def test_without_customised_responses_aws_default_body_is_used(settings):
+    gateway = Gateway(settings, {}, {**DEFINITION, "gatewayResponses": {}})
+    assert gateway.template(QUOTA_EXCEEDED) == AWS_DEFAULT_TEMPLATE

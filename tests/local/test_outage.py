@@ -1,0 +1,97 @@
+"""End to end: DynamoDB Local killed while the stack runs, then back (the stack restarts it on the same data)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from tests.local.conftest import APP_RATE_LIMIT_OUT_OF_THE_WAY, SEED_BODY, Answer, LocalServer, dev_config, plan
+
+ACKNOWLEDGED = 8
+RECOVERY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Outage:
+    acknowledged: dict[str, Answer]
+    during: list[Answer]
+    after: Answer
+    reads_after: dict[str, Answer]
+    server_alive: bool
+
+
+def _port_closed(endpoint: str) -> bool:
+    host, port = endpoint.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        return sock.connect_ex((host, int(port))) != 0
+
+
+def _exited(server: LocalServer, wait_seconds: float) -> bool:
+    try:
+        server.process.wait(timeout=wait_seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def outage(server_factory) -> Outage:
+    config = dev_config(
+        apiGateway={"stageName": "e2e", "throttle": {"rateLimit": 100, "burstLimit": 200}},
+        plans={"roomy": plan(100, 200)},
+        consumers={"client": {"plan": "roomy"}},
+        appRateLimit=APP_RATE_LIMIT_OUT_OF_THE_WAY,
+        waf={"rateLimit": 1_000_000, "windowSeconds": 60},
+    )
+    server: LocalServer = server_factory(config)
+    key = server.key("client")
+
+    def create(item_id: str) -> Answer:
+        return server.request("POST", "/items", {**SEED_BODY, "id": item_id}, key, "127.0.9.1")
+
+    # GIVEN items the API acknowledged
+    acknowledged = {f"kept-{n}": create(f"kept-{n}") for n in range(ACKNOWLEDGED)}
+    # WHEN DynamoDB Local is killed (as a crash would)
+    dynamodb = server.state["dynamodb_local"]
+    os.kill(dynamodb["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + RECOVERY_SECONDS
+    while not _port_closed(dynamodb["endpoint"]):
+        assert time.monotonic() < deadline, "DynamoDB Local did not go away"
+    during = [create(f"during-{n}") for n in range(3)]
+    # AND the stack brings it back (polled every 0.1 s, while watching the stack itself stays up)
+    attempt = 0
+    after = create("after-0")
+    while after.status == 503 and time.monotonic() < deadline and not _exited(server, 0.1):
+        attempt += 1
+        after = create(f"after-{attempt}")
+    reads_after = {
+        item_id: server.request("GET", f"/items/{item_id}", key=key, source_ip="127.0.9.1") for item_id in acknowledged
+    }
+    return Outage(acknowledged, during, after, reads_after, server.process.poll() is None)
+
+
+def test_items_were_acknowledged_before_the_kill(outage):
+    assert {a.status for a in outage.acknowledged.values()} == {201}
+
+
+def test_requests_while_dynamodb_is_down_get_503_with_retry_after(outage):
+    assert [a.status for a in outage.during] == [503] * len(outage.during)
+    assert all(int(a.headers["retry-after"]) >= 1 for a in outage.during)
+
+
+def test_the_stack_keeps_running_through_the_outage(outage):
+    assert outage.server_alive
+
+
+def test_requests_succeed_again_once_dynamodb_is_back(outage):
+    assert outage.after.status == 201
+
+
+def test_every_item_acknowledged_before_the_kill_is_still_there(outage):
+    assert {item_id: a.status for item_id, a in outage.reads_after.items()} == dict.fromkeys(outage.acknowledged, 200)
