@@ -116,3 +116,28 @@ def test_table_definitions_create_the_tables_and_ttl_on_dynamodb_local(dynamodb_
     assert (index["IndexName"], index["Projection"]["ProjectionType"]) == (ITEMS_YEAR_INDEX, "ALL")
     ttl = dynamodb_client.describe_time_to_live(TableName=counters)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == RATE_LIMIT_TTL_ATTRIBUTE
+
+
+def test_draft4_conversion_refuses_what_it_cannot_express():
+    from handler._draft4 import to_draft4
+
+    with pytest.raises(ValueError, match="no draft 4 translation"):
+        to_draft4({"type": "object", "properties": {"x": {"type": "string", "contentEncoding": "base64"}}})
+    with pytest.raises(ValueError, match="cannot be merged"):
+        to_draft4({"anyOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]})
+
+
+def test_draft4_conversion_inlines_references_and_drops_null_branches():
+    from handler._draft4 import to_draft4
+
+    schema = {
+        "$defs": {"Name": {"type": "string", "minLength": 1}},
+        "type": "object",
+        "properties": {"name": {"anyOf": [{"$ref": "#/$defs/Name"}, {"type": "null"}], "default": None}},
+    }
+
+    assert to_draft4(schema) == {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "type": "object",
+        "properties": {"name": {"type": "string", "minLength": 1}},
+    }

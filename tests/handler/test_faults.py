@@ -141,7 +141,7 @@ def test_dynamodb_client_retries_are_bounded_with_standard_backoff_and_timeouts(
     config = app_module._dynamodb.meta.config
 
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
-    assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    assert (config.connect_timeout, config.read_timeout) == (0.5, 1.0)
 
 
 # Races between concurrent invocations. Lambda runs one request per process at a time (and Powertools'
