@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench import reference
-from handler import config
+from handler.config import ENV_POWERTOOLS_TRACE_DISABLED
 from handler.tables import ITEMS_TABLE, RATE_LIMIT_TABLE, create_table_request
 
 __all__ = [
@@ -61,17 +61,14 @@ def aws_environment(endpoint_url: str) -> dict[str, str]:
 
 
 def ours_environment(tables: BenchTables, *, traced: bool) -> dict[str, str]:
-    """tiered-api's function environment, as the stack sets it; ``traced`` makes it believe it runs in Lambda."""
-    environment = {
-        **aws_environment(tables.endpoint_url),
-        config.ENV_ITEMS_TABLE_NAME: tables.items,
-        config.ENV_RATE_LIMIT_TABLE_NAME: tables.rate_limit,
-        config.ENV_RATE_LIMIT_REQUESTS: str(UNTHROTTLED_REQUESTS),
-        config.ENV_RATE_LIMIT_WINDOW_SECONDS: "60",
-        config.ENV_RATE_LIMIT_FAIL_OPEN: "false",
-        config.ENV_POWERTOOLS_SERVICE_NAME: "tiered-api-bench",
-        config.ENV_POWERTOOLS_METRICS_NAMESPACE: "TieredApiBench",
-    }
+    """tiered-api's function environment exactly as the stack sets it (``components.api.function_environment``),
+    with a limit no benchmark reaches; ``traced`` makes it believe it runs in Lambda with X-Ray active."""
+    from components.api import function_environment
+    from components.settings import AppRateLimitSettings
+
+    limiter = AppRateLimitSettings(requests=UNTHROTTLED_REQUESTS, window_seconds=60, fail_open=False)
+    deployed = function_environment(limiter, tables.items, tables.rate_limit)
+    environment = {**aws_environment(tables.endpoint_url), **{name: str(value) for name, value in deployed.items()}}
     if traced:
         # What Lambda sets: Powertools' Tracer and the X-Ray SDK take these to mean "inside Lambda, sampled".
         # Segments go over UDP to a daemon address nobody listens on, which costs what the real send costs.
@@ -82,7 +79,7 @@ def ours_environment(tables: BenchTables, *, traced: bool) -> dict[str, str]:
             "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
         }
     else:
-        environment[config.ENV_POWERTOOLS_TRACE_DISABLED] = "true"
+        environment[ENV_POWERTOOLS_TRACE_DISABLED] = "true"
     return environment
 
 
