@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -21,7 +22,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -48,6 +49,7 @@ TARGET_RATE: Final = 150
 TARGET_P99_MS: Final = 100
 _READY_TIMEOUT_SECONDS: Final = 120
 _PRIMING_SUCCESSES: Final = 5
+_COMPONENTS: Final = ("gateway", "function workers", "DynamoDB Local")
 # "Sustains" a rate: answers keep up with arrivals (Artillery's open model sends on schedule, whatever happens).
 ACHIEVED_SHARE: Final = 0.97
 
@@ -69,6 +71,11 @@ class LoadResult:
     phase: Phase
     summary: Summary
     achieved_rate: float
+    # CPU seconds spent during the phase, by component (Artillery included).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    def cpu_ms_per_request(self, component: str) -> float:
+        return 1000 * self.cpu_seconds.get(component, 0.0) / max(1, self.summary.requests)
 
 
 def bench_stack_config(config: Mapping[str, Any], concurrency: int = BENCH_CONCURRENCY) -> dict[str, Any]:
@@ -102,6 +109,56 @@ def parse_artillery_report(report: Mapping[str, Any], phase: Phase) -> LoadResul
     return LoadResult(phase=phase, summary=summary, achieved_rate=answered / elapsed)
 
 
+@dataclass(frozen=True)
+class ProcessTimes:
+    pid: int
+    parent: int
+    cpu_seconds: float
+    command: str
+
+
+def parse_proc_stat(stat: str, clock_ticks: int) -> tuple[int, float]:
+    """(parent pid, user + system CPU seconds) from the text of ``/proc/<pid>/stat``."""
+    # The command name (field 2) may hold spaces and parentheses: fields are counted after its closing one.
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / clock_ticks
+
+
+def _processes() -> list[ProcessTimes]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent, seconds = parse_proc_stat((entry / "stat").read_text(), ticks)
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # exited meanwhile
+        found.append(ProcessTimes(int(entry.name), parent, seconds, command))
+    return found
+
+
+def component_cpu(processes: list[ProcessTimes], root: int) -> dict[str, float]:
+    """CPU seconds of the local stack's process tree rooted at ``root``, by component."""
+    children: dict[int, list[ProcessTimes]] = {}
+    for process in processes:
+        children.setdefault(process.parent, []).append(process)
+    totals = dict.fromkeys(_COMPONENTS, 0.0)
+    by_pid = {process.pid: process for process in processes}
+    pending = [by_pid[root]] if root in by_pid else []
+    while pending:
+        process = pending.pop()
+        if process.pid == root:
+            totals["gateway"] += process.cpu_seconds
+        elif "DynamoDBLocal" in process.command:
+            totals["DynamoDB Local"] += process.cpu_seconds
+        else:
+            totals["function workers"] += process.cpu_seconds
+        pending += children.get(process.pid, [])
+    return totals
+
+
 def _artillery() -> Path:
     if not ARTILLERY.exists():
         raise RuntimeError(f"{ARTILLERY} not found: `make bench` installs it (loadtest/package.json)")
@@ -109,8 +166,8 @@ def _artillery() -> Path:
 
 
 @contextmanager
-def _local_stack(config_file: Path, workdir: Path) -> Iterator[tuple[str, str]]:
-    """Run ``python -m local`` for the bench stack on a free port; yield its URL and one API key value."""
+def _local_stack(config_file: Path, workdir: Path) -> Iterator[tuple[str, str, int]]:
+    """Run ``python -m local`` for the bench stack on a free port; yield its URL, one API key value and its pid."""
     # Its own state directory: the developer's .local/ (make dev's data and keys) stays untouched.
     state_dir = workdir / "state"
     ready_file = state_dir / f"{BENCH_STACK}.json"
@@ -142,7 +199,7 @@ def _local_stack(config_file: Path, workdir: Path) -> Iterator[tuple[str, str]]:
             time.sleep(0.2)  # polling a file another process writes; nothing to wait on instead
         ready = json.loads(ready_file.read_text())
         key = next(iter(ready["api_keys"].values()))["value"]
-        yield ready["url"], key
+        yield ready["url"], key, process.pid
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)  # what Ctrl-C does: the stack stops everything it started
@@ -184,8 +241,11 @@ def _prime(url: str, key: str, workers: int) -> int:
         return sum(pool.map(client, range(workers)))
 
 
-def _run_phase(url: str, key: str, phase: Phase, workdir: Path) -> LoadResult:
+def _run_phase(url: str, key: str, phase: Phase, workdir: Path, stack_pid: int) -> LoadResult:
     output = workdir / f"{phase.name}.json"
+    stack_before = component_cpu(_processes(), stack_pid)
+    # Artillery is a child this process waits for: its CPU (and its own children's) lands in RUSAGE_CHILDREN.
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     overrides = {"config": {"phases": [{"duration": phase.seconds, "arrivalRate": phase.rate, "name": phase.name}]}}
     scenario = ROOT / "loadtest" / f"{SCENARIO}.yml"
     finished = subprocess.run(  # noqa: S603 (the project's own pinned Artillery)
@@ -208,9 +268,28 @@ def _run_phase(url: str, key: str, phase: Phase, workdir: Path) -> LoadResult:
         timeout=phase.seconds + 300,
         check=False,
     )
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stack_after = component_cpu(_processes(), stack_pid)
     if finished.returncode != 0:
         raise RuntimeError(f"artillery failed in phase {phase.name}: {finished.stderr[-2000:]}")
-    return parse_artillery_report(json.loads(output.read_text()), phase)
+    cpu = {name: stack_after[name] - stack_before[name] for name in _COMPONENTS}
+    cpu["Artillery"] = (children_after.ru_utime + children_after.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
+    return replace(parse_artillery_report(json.loads(output.read_text()), phase), cpu_seconds=cpu)
+
+
+def _capacity_note(results: list[LoadResult]) -> str:
+    """How busy the machine was during the spike, by component: the case for or against its capacity."""
+    spike = results[-1]
+    busy = {name: seconds / spike.phase.seconds for name, seconds in spike.cpu_seconds.items()}
+    parts = ", ".join(f"{name} {cores:.2f}" for name, cores in busy.items())
+    return (
+        "CPU comes from `/proc` for the local stack's process tree and from `getrusage` for Artillery (its start-up"
+        f" included, which weighs on short phases). During the spike the processes kept {sum(busy.values()):.2f}"
+        f" cores busy on average ({parts}); this machine has {os.cpu_count() or 1}, shared with whatever else runs"
+        " on it. The code under test is the gateway emulation and the function workers."
+    )
 
 
 def _ms(value: float | None) -> str:
@@ -226,9 +305,9 @@ def run(scale: float = 1.0) -> Section:
         config_file.write_text(yaml.safe_dump({"config": bench_stack_config(dev["config"])}, sort_keys=False))
         if shutil.which("java") is None:
             raise RuntimeError("java not found: the local stack needs a JRE")
-        with _local_stack(config_file, workdir) as (url, key):
+        with _local_stack(config_file, workdir) as (url, key, stack_pid):
             priming_requests = _prime(url, key, BENCH_CONCURRENCY)
-            results = [_run_phase(url, key, phase, workdir) for phase in phases]
+            results = [_run_phase(url, key, phase, workdir, stack_pid) for phase in phases]
     rows = tuple(
         (
             f"{r.phase.name}: {r.phase.rate} rps × {r.phase.seconds} s",
@@ -283,7 +362,15 @@ def run(scale: float = 1.0) -> Section:
                 ),
                 rows,
             ),
+            Table(
+                ("CPU per request, ms", *(r.phase.name for r in results)),
+                tuple(
+                    (component, *(f"{r.cpu_ms_per_request(component):.1f}" for r in results))
+                    for component in (*_COMPONENTS, "Artillery")
+                ),
+            ),
         ),
+        notes=(_capacity_note(results),),
         targets=(
             Target(
                 f"sustains {TARGET_RATE} rps with p99 < {TARGET_P99_MS} ms and no 5xx",

@@ -10,7 +10,15 @@ import importlib
 import pytest
 
 from bench.cold_start import importtime_by_package
-from bench.load import PHASES, Phase, bench_stack_config, parse_artillery_report
+from bench.load import (
+    PHASES,
+    Phase,
+    ProcessTimes,
+    bench_stack_config,
+    component_cpu,
+    parse_artillery_report,
+    parse_proc_stat,
+)
 from bench.machine import Machine, cpu_model
 from bench.program import stacks
 from bench.report import Report, Section, Table, Target, render_markdown, render_table
@@ -175,3 +183,23 @@ def test_bench_stack_file_leaves_the_dev_config_unchanged():
 
 def test_program_benchmark_covers_every_stack_file():
     assert {"dev", "prod"} <= set(stacks())
+
+
+def test_proc_stat_gives_parent_and_cpu_seconds_even_with_parentheses_in_the_name():
+    # GIVEN a /proc/<pid>/stat line whose command name holds a space and a parenthesis; utime 250, stime 50 ticks
+    stat = "4242 (python (x) 3) S 4200 4242 4242 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 1 0 123 456 789"
+    # THEN its parent and CPU seconds are read from the fields after the name
+    assert parse_proc_stat(stat, clock_ticks=100) == (4200, 3.0)
+
+
+def test_component_cpu_sums_the_local_stack_tree_by_component():
+    # GIVEN the gateway (pid 10) with two workers and DynamoDB Local under it, and an unrelated process
+    processes = [
+        ProcessTimes(10, 1, 2.0, "python -m local --stack bench"),
+        ProcessTimes(11, 10, 1.5, "python -c from multiprocessing.spawn import spawn_main"),
+        ProcessTimes(12, 10, 0.5, "python -c from multiprocessing.spawn import spawn_main"),
+        ProcessTimes(13, 10, 4.0, "java -jar DynamoDBLocal.jar -port 8000"),
+        ProcessTimes(20, 1, 9.0, "node artillery run"),
+    ]
+    # THEN only the tree under the gateway counts, split by what each process is
+    assert component_cpu(processes, root=10) == {"gateway": 2.0, "function workers": 2.0, "DynamoDB Local": 4.0}
