@@ -29,7 +29,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--cold-processes", type=int, default=15)
     parser.add_argument("--warm-rounds", type=int, default=5)
-    parser.add_argument("--warm-requests", type=int, default=300)
+    parser.add_argument("--warm-requests", type=int, default=500)
     parser.add_argument("--limiter-rounds", type=int, default=5)
     parser.add_argument("--load-scale", type=float, default=1.0, help="multiplies the load phases' durations")
     parser.add_argument("--program-processes", type=int, default=3)

@@ -107,10 +107,6 @@ def _ms(summary: Summary) -> str:
     return summary.scaled(1000).format("ms")
 
 
-def _times(summary: Summary) -> str:
-    return f"{summary.median:.2f}× ({summary.minimum:.2f}–{summary.maximum:.2f})"
-
-
 def run(tables: BenchTables, processes: int, importtime_runs: int = 3) -> Section:
     chosen = variants(tables)
     samples: dict[str, list[_Sample]] = {v.label: [] for v in chosen}
@@ -178,10 +174,16 @@ def run(tables: BenchTables, processes: int, importtime_runs: int = 3) -> Sectio
             Table(
                 ("ratio (paired rounds)", "median (min–max)"),
                 (
-                    ("init + first request: as deployed / sample", _times(ratio)),
-                    ("init + first request: tracing off / sample", _times(paired(ours_untraced, first_request=True))),
-                    ("import + init only: as deployed / sample", _times(paired(ours, first_request=False))),
-                    ("import + init only: tracing off / sample", _times(paired(ours_untraced, first_request=False))),
+                    ("init + first request: as deployed / sample", ratio.format_ratio()),
+                    (
+                        "init + first request: tracing off / sample",
+                        paired(ours_untraced, first_request=True).format_ratio(),
+                    ),
+                    ("import + init only: as deployed / sample", paired(ours, first_request=False).format_ratio()),
+                    (
+                        "import + init only: tracing off / sample",
+                        paired(ours_untraced, first_request=False).format_ratio(),
+                    ),
                 ),
             ),
             Table(

@@ -24,6 +24,10 @@ class Summary:
         suffix = f" {unit}" if unit else ""
         return f"{self.median:.{digits}f}{suffix} ({self.minimum:.{digits}f}–{self.maximum:.{digits}f})"
 
+    def format_ratio(self) -> str:
+        """``1.42× (1.30–1.61)``: a ratio's median, then its range."""
+        return f"{self.median:.2f}× ({self.minimum:.2f}–{self.maximum:.2f})"
+
 
 def summarize(values: Sequence[float]) -> Summary:
     if not values:

@@ -41,6 +41,7 @@ class _Round:
     p50: float
     p99: float
     statuses: dict[str, int]
+    dynamodb_calls_per_request: float
 
 
 def _run_child(variant: _Variant, warmup: int, requests: int, workdir: Path) -> _Round:
@@ -73,6 +74,7 @@ def _run_child(variant: _Variant, warmup: int, requests: int, workdir: Path) -> 
         p50=percentile(result["latencies"], 0.5),
         p99=percentile(result["latencies"], 0.99),
         statuses=result["statuses"],
+        dynamodb_calls_per_request=result["dynamodb_calls_per_request"],
     )
 
 
@@ -130,13 +132,14 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
                 summarize([r.throughput for r in runs]).format("req/s"),
                 summarize([r.p50 * 1000 for r in runs]).format("ms", 2),
                 summarize([r.p99 * 1000 for r in runs]).format("ms", 2),
+                f"{summarize([r.dynamodb_calls_per_request for r in runs]).median:g}",
                 ", ".join(f"{s}×{n}" for s, n in sorted(statuses.items())),
             )
         )
 
     def speedup(ours: str, theirs: str) -> str:
         ratio = paired_ratios([r.throughput for r in results[ours]], [r.throughput for r in results[theirs]])
-        return ratio.format("×", 2)
+        return ratio.format_ratio()
 
     versus_seed = paired_ratios([r.throughput for r in results["ours"]], [r.throughput for r in results["seed"]])
     return Section(
@@ -150,11 +153,14 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
             " unconditional `PutItem`. Both limiters are set far above the load, so none rejects."
         ),
         tables=(
-            Table(("variant", "throughput", "p50 latency", "p99 latency", "statuses (all rounds)"), tuple(rows)),
+            Table(
+                ("variant", "throughput", "p50 latency", "p99 latency", "DynamoDB calls per request", "statuses"),
+                tuple(rows),
+            ),
             Table(
                 ("throughput ratio (paired rounds)", "median (min–max)"),
                 (
-                    ("ours as deployed / sample + seed 003", versus_seed.format("×", 2)),
+                    ("ours as deployed / sample + seed 003", versus_seed.format_ratio()),
                     ("ours tracing off / sample + seed 003", speedup("ours-untraced", "seed")),
                     ("ours as deployed / bare sample (no target)", speedup("ours", "sample")),
                     ("ours tracing off / bare sample (no target)", speedup("ours-untraced", "sample")),

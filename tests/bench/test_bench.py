@@ -57,6 +57,10 @@ def test_summary_formats_median_then_range():
     assert Summary(12.34, 11.0, 14.25, 5).format("ms") == "12.3 ms (11.0–14.2)"
 
 
+def test_ratio_formats_median_then_range_as_multiples():
+    assert Summary(1.4249, 1.3, 1.612, 5).format_ratio() == "1.42× (1.30–1.61)"
+
+
 def test_paired_ratios_divide_round_by_round():
     # GIVEN rounds where the whole machine was twice as slow in round 2
     ours, theirs = [2.0, 4.0, 3.0], [1.0, 2.0, 2.0]
