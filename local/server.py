@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import fcntl
 import json
 import shlex
 import shutil
@@ -58,6 +59,8 @@ HOST: Final = "127.0.0.1"
 HANDLER: Final = "handler.app.lambda_handler"
 SEED_BODY: Final = '{"year":"2023","title":"kkkg","id":"12"}'
 _SUPERVISE_SECONDS: Final = 0.5
+# API Gateway's payload limit: larger requests are refused before anything reads them.
+MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
 _HOP_BY_HOP: Final = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
 JAVA_MISSING: Final = "install a Java runtime (Debian: apt-get install default-jre-headless)"
 NODE_MISSING: Final = (
@@ -193,18 +196,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_error(411, "Length Required")
             return
         length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD_BYTES:
+            self.close_connection = True
+            self._send(413, [("Content-Type", "application/json")], b'{"message":"Request Too Long"}')
+            return
         body = self.rfile.read(length) if length > 0 else b""
         reply = self.server.api.handle(
             self.command, self.path, list(self.headers.items()), self.client_address[0], body
         )
-        self.send_response(reply.status)
-        for name, value in reply.headers:
+        self._send(reply.status, reply.headers, reply.body)
+        self.server.access_log.write(reply.log)
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(reply.body)
-        self.server.access_log.write(reply.log)
+            self.wfile.write(body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
@@ -362,6 +372,18 @@ def _missing_prerequisite() -> str | None:
     return None
 
 
+def _lock_stack(stack_dir: Path) -> IO[str] | None:
+    """One running copy per stack and state directory: two would share DynamoDB Local's data files."""
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    lock = (stack_dir / "running.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return None
+    return lock
+
+
 def _one_line(error: ConfigError) -> str:
     return f"{error.source}: invalid configuration: " + "; ".join(error.problems)
 
@@ -396,6 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             _say(f"error: cannot listen on {HOST}:{args.port}: {error.strerror}")
         return 1
+    lock = _lock_stack(args.state_dir / settings.stack)
+    if lock is None:
+        http.server_close()
+        _say(f"error: stack {settings.stack!r} already runs locally with its data in {args.state_dir}: stop it first")
+        return 1
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -412,5 +439,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         stack.close()
+        lock.close()
     _say("stopped: the API, its function workers and DynamoDB Local")
     return 0

@@ -6,6 +6,7 @@ they share one server without interfering.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
@@ -20,6 +21,7 @@ from tests.local.conftest import (
     SEED_BODY,
     LocalServer,
     dev_config,
+    free_port,
     plan,
     server_command,
 )
@@ -208,3 +210,25 @@ def test_starting_a_second_stack_on_the_same_port_fails_with_one_line(server, tm
     assert f"port {server.port}" in errors[0]
     assert "already in use" in errors[0]
     assert server.request("GET", "/items/12", key=server.key("seeds-client"), source_ip="127.0.1.2").status == 200
+
+
+def test_starting_the_same_stack_on_another_port_fails_with_one_line(server, capsys):
+    config_file = Path(server.process.args[server.process.args.index("--config") + 1])
+    code = main(server_command(config_file, free_port(), server.state_dir)[3:])
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert errors == [f"error: stack 'dev' already runs locally with its data in {server.state_dir}: stop it first"]
+    assert (server.state_dir / "dev.json").exists()
+
+
+def test_a_request_above_api_gateways_payload_limit_is_refused_unread(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.putrequest("POST", server.stage_path + "/items")
+        connection.putheader("content-length", str(10 * 1024 * 1024 + 1))
+        connection.endheaders()
+        response = connection.getresponse()
+        status, body = response.status, json.loads(response.read())
+    finally:
+        connection.close()
+    assert (status, body) == (413, {"message": "Request Too Long"})

@@ -1,0 +1,114 @@
+"""Execution environments: reused warm, started on demand up to the concurrency, failed as Lambda fails them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.lambda_pool import FunctionConfig, FunctionError, LambdaPool, LambdaThrottled
+
+
+def config(tmp_path: Path, handler: str = "tests.local.stand_in_handler.handler", **changes) -> FunctionConfig:
+    values = {
+        "handler": handler,
+        "name": "fn",
+        "memory_mb": 128,
+        "timeout_seconds": 5,
+        "max_concurrency": 1,
+        "environment": {"TABLE": "items"},
+        "region": "us-east-1",
+        "account_id": "123456789012",
+        "log_dir": tmp_path / "lambda",
+        **changes,
+    }
+    return FunctionConfig(**values)
+
+
+@pytest.fixture
+def pool(tmp_path, monkeypatch) -> Iterator[LambdaPool]:
+    # The machine's own AWS identity must never reach a function.
+    monkeypatch.setenv("AWS_PROFILE", "someone")
+    pool = LambdaPool(config(tmp_path))
+    yield pool
+    pool.close()
+
+
+def test_the_first_invocation_is_a_cold_start_and_the_second_is_warm(pool):
+    first = pool.invoke({}, "r1")
+    second = pool.invoke({}, "r2")
+    assert (first.cold_start, second.cold_start) == (True, False)
+    assert second.response["pid"] == first.response["pid"]
+    assert second.response["imported_at"] == first.response["imported_at"]
+    assert second.response["invocations"] == 2
+
+
+def test_the_function_sees_its_environment_and_context_but_not_the_machines_credentials(pool):
+    response = pool.invoke({}, "r1").response
+    assert (response["table"], response["request_id"], response["machine_credentials"]) == ("items", "r1", None)
+    assert 0 < response["remaining_ms"] <= 5000
+
+
+def test_each_environment_writes_its_own_log_stream_with_lambdas_report_lines(pool):
+    invocation = pool.invoke({}, "r1")
+    pool.invoke({}, "r2")
+    (stream,) = (pool.config.log_dir).glob("*.log")
+    text = stream.read_text()
+    assert invocation.log_stream.rsplit("]", 1)[1] in stream.name
+    assert "REPORT RequestId: r1" in text
+    assert "REPORT RequestId: r2" in text
+    assert text.count("Init Duration") == 1
+
+
+def test_an_invocation_beyond_the_concurrency_is_throttled(pool):
+    started = threading.Event()
+    result: list[object] = []
+
+    def hang() -> None:
+        started.set()
+        result.append(pool.invoke({"action": "hang", "seconds": 1.5}, "slow"))
+
+    worker = threading.Thread(target=hang)
+    worker.start()
+    started.wait()
+    while pool.environments == 0:
+        pass
+    with pytest.raises(LambdaThrottled):
+        pool.invoke({}, "second")
+    worker.join()
+    assert len(result) == 1
+
+
+def test_an_exception_fails_the_invocation_and_keeps_the_environment(pool):
+    first = pool.invoke({}, "r1")
+    with pytest.raises(FunctionError, match="RuntimeError: boom"):
+        pool.invoke({"action": "raise"}, "r2")
+    after = pool.invoke({}, "r3")
+    assert after.response["pid"] == first.response["pid"]
+
+
+def test_a_timeout_ends_the_environment_and_the_next_invocation_starts_cold(tmp_path):
+    pool = LambdaPool(config(tmp_path, timeout_seconds=1))
+    try:
+        first = pool.invoke({}, "r1")
+        with pytest.raises(FunctionError, match="timed out"):
+            pool.invoke({"action": "hang", "seconds": 10}, "r2")
+        after = pool.invoke({}, "r3")
+    finally:
+        pool.close()
+    assert after.cold_start
+    assert after.response["pid"] != first.response["pid"]
+
+
+def test_a_failed_init_fails_every_invocation_without_leaking_environments(tmp_path):
+    pool = LambdaPool(config(tmp_path, handler="tests.local.broken_handler.handler"))
+    try:
+        for request_id in ("r1", "r2"):
+            with pytest.raises(FunctionError, match="ImportError"):
+                pool.invoke({}, request_id)
+        environments = pool.environments
+    finally:
+        pool.close()
+    assert environments == 0
