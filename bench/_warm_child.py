@@ -6,41 +6,52 @@ Run by ``bench.warm`` as ``python -m bench._warm_child MODULE FUNCTION WARMUP RE
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 import sys
 import time
+from typing import Any
 
 from bench._cold_child import _Context
 from bench.environment import seed_event
 
 
-class _CallCounter:
-    """Counts the DynamoDB calls every botocore client of the process makes (registered on each client)."""
+class _CallMeter:
+    """Counts and times every AWS call the process makes, by wrapping botocore's single entry point for them.
+
+    Installed after the handler's import, so it wraps whatever the handler installed (X-Ray's botocore patch
+    included): the time it measures is the call as the handler experiences it.
+    """
 
     def __init__(self) -> None:
         from botocore.client import BaseClient
 
         self.calls = 0
-        for candidate in gc.get_objects():
-            if isinstance(candidate, BaseClient):
-                candidate.meta.events.register("before-call.dynamodb", self._count)
+        self.seconds = 0.0
+        wrapped = BaseClient._make_api_call
+        meter = self
 
-    def _count(self, **_: object) -> None:
-        self.calls += 1
+        def metered(client: Any, operation: str, parameters: dict[str, Any]) -> Any:
+            started = time.perf_counter()
+            try:
+                return wrapped(client, operation, parameters)
+            finally:
+                meter.seconds += time.perf_counter() - started
+                meter.calls += 1
+
+        BaseClient._make_api_call = metered
 
 
 def main(module_name: str, function_name: str, warmup: int, requests: int, result_file: str) -> None:
     function = getattr(importlib.import_module(module_name), function_name)
-    counter = _CallCounter()
+    meter = _CallMeter()
     events = [seed_event() for _ in range(warmup + requests)]
     context = _Context()
     for event in events[:warmup]:
         function(event, context)
     latencies = []
     statuses: dict[str, int] = {}
-    calls_before = counter.calls
+    calls_before, seconds_before = meter.calls, meter.seconds
     started = time.perf_counter()
     for event in events[warmup:]:
         before = time.perf_counter()
@@ -52,7 +63,8 @@ def main(module_name: str, function_name: str, warmup: int, requests: int, resul
         "throughput": requests / elapsed,
         "latencies": latencies,
         "statuses": statuses,
-        "dynamodb_calls_per_request": (counter.calls - calls_before) / requests,
+        "dynamodb_calls_per_request": (meter.calls - calls_before) / requests,
+        "dynamodb_seconds_per_request": (meter.seconds - seconds_before) / requests,
     }
     with open(result_file, "w") as sink:
         json.dump(result, sink)
