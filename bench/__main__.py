@@ -27,7 +27,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--cold-processes", type=int, default=15)
+    parser.add_argument("--cold-processes", type=int, default=20)
     parser.add_argument("--warm-rounds", type=int, default=5)
     parser.add_argument("--warm-requests", type=int, default=500)
     parser.add_argument("--limiter-rounds", type=int, default=5)
