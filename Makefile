@@ -76,3 +76,22 @@ loadtest/node_modules/.installed: loadtest/package.json loadtest/package-lock.js
 
 loadtest: $(VENV)/.installed loadtest/node_modules/.installed
 	$(PY) -m loadtest.run --stack $(STACK) --scenario $(SCENARIO) $(if $(URL),--url $(URL),) $(if $(KEY),--key $(KEY),)
+
+# --- benchmarks and docs ---
+# `make bench` is never part of `make test`: it takes minutes, needs Artillery (~590 MB, installed here on demand)
+# and rewrites docs/benchmarks.md. BENCH_ARGS passes options through, e.g. BENCH_ARGS="--only cold warm".
+BENCH_ARGS ?=
+
+.PHONY: bench docs
+
+bench: setup loadtest/node_modules/.installed
+	$(PY) -m bench $(BENCH_ARGS)
+
+$(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-docs.txt
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	@command -v dot >/dev/null || { echo "installing Graphviz (Debian package graphviz)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
+	$(PY) docs/architecture.py

@@ -1,0 +1,74 @@
+"""One worker's warm throughput: import a handler once, then serve requests one after another, as one Lambda
+execution environment does.
+
+Run by ``bench.warm`` as ``python -m bench._warm_child MODULE FUNCTION WARMUP REQUESTS RESULT_FILE``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from typing import Any
+
+from bench._cold_child import _Context
+from bench.environment import seed_event
+
+
+class _CallMeter:
+    """Counts and times every AWS call the process makes, by wrapping botocore's single entry point for them.
+
+    Installed after the handler's import, so it wraps whatever the handler installed (X-Ray's botocore patch
+    included): the time it measures is the call as the handler experiences it.
+    """
+
+    def __init__(self) -> None:
+        from botocore.client import BaseClient
+
+        self.calls = 0
+        self.seconds = 0.0
+        wrapped = BaseClient._make_api_call
+        meter = self
+
+        def metered(client: Any, operation: str, parameters: dict[str, Any]) -> Any:
+            started = time.perf_counter()
+            try:
+                return wrapped(client, operation, parameters)
+            finally:
+                meter.seconds += time.perf_counter() - started
+                meter.calls += 1
+
+        BaseClient._make_api_call = metered
+
+
+def main(module_name: str, function_name: str, warmup: int, requests: int, result_file: str) -> None:
+    function = getattr(importlib.import_module(module_name), function_name)
+    meter = _CallMeter()
+    events = [seed_event() for _ in range(warmup + requests)]
+    context = _Context()
+    for event in events[:warmup]:
+        function(event, context)
+    latencies = []
+    statuses: dict[str, int] = {}
+    calls_before, seconds_before = meter.calls, meter.seconds
+    started = time.perf_counter()
+    for event in events[warmup:]:
+        before = time.perf_counter()
+        status = str(function(event, context)["statusCode"])
+        latencies.append(time.perf_counter() - before)
+        statuses[status] = statuses.get(status, 0) + 1
+    elapsed = time.perf_counter() - started
+    result = {
+        "throughput": requests / elapsed,
+        "latencies": latencies,
+        "statuses": statuses,
+        "dynamodb_calls_per_request": (meter.calls - calls_before) / requests,
+        "dynamodb_seconds_per_request": (meter.seconds - seconds_before) / requests,
+    }
+    with open(result_file, "w") as sink:
+        json.dump(result, sink)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])

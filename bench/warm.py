@@ -1,0 +1,192 @@
+"""Benchmark 2: warm requests, one worker (one process serving requests one after another), DynamoDB Local.
+
+Every variant runs in its own fresh process per round, the variants taking turns in rotating order, and all of
+them write the seeds' request (a new id each time) to the same DynamoDB Local.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from bench.environment import ROOT, BenchTables, ours_environment, sample_environment, seed_limited_environment
+from bench.report import Section, Table, Target
+from bench.stats import paired_ratios, percentile, summarize
+
+__all__ = ["TARGET_SPEEDUP", "run"]
+
+TARGET_SPEEDUP: Final = 1.3
+_TIMEOUT_SECONDS: Final = 600
+
+
+@dataclass(frozen=True)
+class _Variant:
+    key: str
+    label: str
+    module: str
+    function: str
+    environment: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class _Round:
+    throughput: float
+    p50: float
+    p99: float
+    statuses: dict[str, int]
+    dynamodb_calls_per_request: float
+    dynamodb_seconds_per_request: float
+
+
+def _run_child(variant: _Variant, warmup: int, requests: int, workdir: Path) -> _Round:
+    result_file = workdir / f"{variant.key}.json"
+    keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    finished = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [
+            sys.executable,
+            "-m",
+            "bench._warm_child",
+            variant.module,
+            variant.function,
+            str(warmup),
+            str(requests),
+            str(result_file),
+        ],
+        env={**keep, "PYTHONPATH": str(ROOT), **variant.environment},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if finished.returncode != 0:
+        raise RuntimeError(f"{variant.label}: warm child failed: {finished.stderr[-2000:]}")
+    result = json.loads(result_file.read_text())
+    return _Round(
+        throughput=result["throughput"],
+        p50=percentile(result["latencies"], 0.5),
+        p99=percentile(result["latencies"], 0.99),
+        statuses=result["statuses"],
+        dynamodb_calls_per_request=result["dynamodb_calls_per_request"],
+        dynamodb_seconds_per_request=result["dynamodb_seconds_per_request"],
+    )
+
+
+def _variants(tables: BenchTables) -> tuple[_Variant, ...]:
+    return (
+        _Variant(
+            "ours",
+            "tiered-api `POST /`, as deployed (X-Ray on)",
+            "handler.app",
+            "lambda_handler",
+            ours_environment(tables, traced=True),
+        ),
+        _Variant(
+            "ours-untraced",
+            "tiered-api `POST /`, tracing off",
+            "handler.app",
+            "lambda_handler",
+            ours_environment(tables, traced=False),
+        ),
+        _Variant(
+            "seed",
+            "sample + seed 003 limiter (get, put, put)",
+            "bench.reference.seed_limited_sample",
+            "handler",
+            seed_limited_environment(tables),
+        ),
+        _Variant(
+            "sample",
+            "bare sample handler (put)",
+            "bench.reference.sample_handler",
+            "handler",
+            sample_environment(tables),
+        ),
+    )
+
+
+def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Section:
+    chosen = _variants(tables)
+    results: dict[str, list[_Round]] = {v.key: [] for v in chosen}
+    with tempfile.TemporaryDirectory(prefix="bench-warm-") as scratch:
+        for round_number in range(rounds):
+            shift = round_number % len(chosen)
+            for variant in chosen[shift:] + chosen[:shift]:
+                results[variant.key].append(_run_child(variant, warmup, requests, Path(scratch)))
+    rows = []
+    for variant in chosen:
+        runs = results[variant.key]
+        statuses: dict[str, int] = {}
+        for one in runs:
+            for status, count in one.statuses.items():
+                statuses[status] = statuses.get(status, 0) + count
+        rows.append(
+            (
+                variant.label,
+                summarize([r.throughput for r in runs]).format("req/s"),
+                summarize([r.p50 * 1000 for r in runs]).format("ms", 2),
+                summarize([r.p99 * 1000 for r in runs]).format("ms", 2),
+                f"{summarize([r.dynamodb_calls_per_request for r in runs]).median:g}",
+                summarize([r.dynamodb_seconds_per_request * 1000 for r in runs]).format("ms", 2),
+                summarize([(1 / r.throughput - r.dynamodb_seconds_per_request) * 1000 for r in runs]).format("ms", 2),
+                ", ".join(f"{s}×{n}" for s, n in sorted(statuses.items())),
+            )
+        )
+
+    def speedup(ours: str, theirs: str) -> str:
+        ratio = paired_ratios([r.throughput for r in results[ours]], [r.throughput for r in results[theirs]])
+        return ratio.format_ratio()
+
+    versus_seed = paired_ratios([r.throughput for r in results["ours"]], [r.throughput for r in results["seed"]])
+    return Section(
+        title="Warm requests, one worker",
+        method=(
+            f"{rounds} rounds; in each, every variant gets a fresh process that imports the handler, serves {warmup}"
+            f" unmeasured requests, then {requests} measured ones sequentially (the seeds' `POST /` body with a new"
+            " id each time, as a REST proxy event) against the same DynamoDB Local. Ours does validation, the"
+            " one-round-trip limiter (conditional `UpdateItem`), a conditional `PutItem`, JSON logs and EMF metrics;"
+            " the reference does seed 003's read-then-write limiter (`GetItem`, `PutItem`) and the sample's"
+            " unconditional `PutItem`. Both limiters are set far above the load, so none rejects. Each worker also"
+            " counts and times its AWS calls (botocore's `_make_api_call`, X-Ray's patch inside it when tracing):"
+            " *rest of the request* is the mean request time minus that, the handler's own work."
+        ),
+        tables=(
+            Table(
+                (
+                    "variant",
+                    "throughput",
+                    "p50 latency",
+                    "p99 latency",
+                    "DynamoDB calls per request",
+                    "time in them per request",
+                    "rest of the request",
+                    "statuses",
+                ),
+                tuple(rows),
+            ),
+            Table(
+                ("throughput ratio (paired rounds)", "median (min–max)"),
+                (
+                    ("ours as deployed / sample + seed 003", versus_seed.format_ratio()),
+                    ("ours tracing off / sample + seed 003", speedup("ours-untraced", "seed")),
+                    ("ours as deployed / bare sample (no target)", speedup("ours", "sample")),
+                    ("ours tracing off / bare sample (no target)", speedup("ours-untraced", "sample")),
+                ),
+            ),
+        ),
+        targets=(
+            Target(
+                f"throughput of ours ≥ {TARGET_SPEEDUP}× sample + seed 003's limiter",
+                f"{versus_seed.median:.2f}× (paired median)",
+                versus_seed.median >= TARGET_SPEEDUP,
+            ),
+        ),
+    )
