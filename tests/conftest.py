@@ -1,15 +1,16 @@
-"""Shared fixtures: stack files and program runs under Pulumi mocks."""
+"""Shared fixtures: stack files, program runs under Pulumi mocks, and a real DynamoDB Local for the session."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from local.dynamodb_local import DynamoDBLocal
 from tools.mocks import ROOT, ProgramRun, read_stack_config, run_program
 
 STACKS = ("dev", "prod")
@@ -46,3 +47,37 @@ def write_stack_file(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
         return path
 
     return write
+
+# DynamoDB Local accepts any credentials, but scopes tables by access key and region (without
+# -sharedDb): everything in the session uses these, through the environment, as boto3 would on Lambda.
+LOCAL_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+_NEVER_FROM_THE_MACHINE = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """A DynamoDB Local server (in memory, free port) with the environment pointing boto3 at it."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in _NEVER_FROM_THE_MACHINE:
+            patch.delenv(name, raising=False)
+        for name, value in LOCAL_AWS_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        server = DynamoDBLocal().start()
+        patch.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.endpoint_url)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def dynamodb_client(dynamodb_local: DynamoDBLocal) -> Any:
+    """A boto3 DynamoDB client for DynamoDB Local, configured only through the environment."""
+    import boto3
+
+    return boto3.client("dynamodb")

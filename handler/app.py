@@ -1,0 +1,218 @@
+"""Lambda entry point: ``handler.app.lambda_handler`` behind an API Gateway REST proxy integration.
+
+Routes stay thin: parse with the models, call the store, shape the response. What every request needs is
+built once per cold start (configuration first, so a bad environment fails before anything else); the
+pydantic models are imported by the routes that validate a body or query, on first use, because they are
+the largest import left and GET/DELETE by id, 404s, 429s and 503s never need them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from botocore.config import Config
+
+from handler.config import load_settings
+
+SETTINGS: Final = load_settings(os.environ)
+
+from handler import _http  # noqa: E402 (configuration must fail first)
+from handler._observability import logger, metrics, tracer  # noqa: E402
+from handler._rules import ID_MESSAGE, is_valid_id  # noqa: E402
+from handler.contract import ROUTES, Metric  # noqa: E402
+from handler.errors import (  # noqa: E402
+    HandlerError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RateLimitedError,
+    ServiceUnavailableError,
+)
+from handler.rate_limit import Degradation, RateLimiter, client_identity  # noqa: E402
+from handler.store import ItemStore, StoredItem, WindowCounter  # noqa: E402
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+__all__ = ["CREATED_MESSAGE", "DYNAMODB_CLIENT_CONFIG", "app", "lambda_handler"]
+
+CREATED_MESSAGE: Final = "Successfully inserted data!"
+
+# Bounded retries with exponential backoff and jitter ("standard" mode), and timeouts well inside
+# API Gateway's 29 s, so a sick DynamoDB turns into a quick 503 rather than a hung request.
+DYNAMODB_CLIENT_CONFIG: Final = Config(
+    retries={"mode": "standard", "total_max_attempts": 3},
+    connect_timeout=1,
+    read_timeout=2,
+)
+
+_dynamodb = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
+_items = ItemStore(_dynamodb, SETTINGS.items_table_name)
+_limiter = RateLimiter(
+    WindowCounter(_dynamodb, SETTINGS.rate_limit_table_name),
+    limit=SETTINGS.rate_limit_requests,
+    window_seconds=SETTINGS.rate_limit_window_seconds,
+    fail_open=SETTINGS.rate_limit_fail_open,
+)
+_KNOWN_PATHS: Final = tuple(
+    (re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", route.path) + "$"), route.method) for route in ROUTES
+)
+
+app = APIGatewayRestResolver()
+_cold_start = True
+
+
+def _request_id() -> str:
+    return app.current_event.request_context.request_id or app.lambda_context.aws_request_id
+
+
+def _path_id(item_id: str) -> str:
+    if not is_valid_id(item_id):
+        raise _http.invalid_field("id", ID_MESSAGE)
+    return item_id
+
+
+def _rate_limit(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    identity = resolver.current_event.request_context.identity
+    decision = _limiter.check(client_identity(identity.api_key_id, identity.source_ip))
+    if decision.degraded is not None:
+        failed_open = decision.degraded is Degradation.FAILED_OPEN
+        logger.warning("rate limiter unavailable", extra={"rate_limiter_failed": decision.degraded.value})
+        metrics.add_metric(
+            name=Metric.RATE_LIMITER_FAILED_OPEN if failed_open else Metric.RATE_LIMITER_FAILED_CLOSED,
+            unit="Count",
+            value=1,
+        )
+        if not failed_open:
+            raise ServiceUnavailableError
+        return next_middleware(resolver)
+    if not decision.allowed:
+        metrics.add_metric(name=Metric.RATE_LIMITED, unit="Count", value=1)
+        raise RateLimitedError(limit=decision.limit, reset_seconds=decision.reset_seconds)
+    response = next_middleware(resolver)
+    response.headers.update(_http.decision_headers(decision))
+    return response
+
+
+app.use(middlewares=[_rate_limit])
+
+
+def _create() -> StoredItem:
+    from handler.models import CreateItemRequest
+
+    request = _http.validate(CreateItemRequest, _http.read_json_body(app.current_event))
+    item: StoredItem = {"id": request.id, "year": request.year, "title": request.title}
+    if _items.create(item):
+        metrics.add_metric(name=Metric.ITEMS_CREATED, unit="Count", value=1)
+    return item
+
+
+@app.post("/")
+def create_item_seed_route() -> Response:
+    _create()
+    return _http.json_response(HTTPStatus.CREATED, {"message": CREATED_MESSAGE})
+
+
+@app.post("/items")
+def create_item() -> Response:
+    item = _create()
+    location = {"Location": f"/items/{item['id']}"}
+    return _http.json_response(HTTPStatus.CREATED, {"message": CREATED_MESSAGE}, headers=location)
+
+
+@app.get("/items")
+def list_items() -> Response:
+    from handler.models import ListItemsQuery
+
+    query = _http.validate(ListItemsQuery, app.current_event.query_string_parameters or {})
+    page = _items.list_by_year(query.year, query.limit, query.cursor)
+    return _http.json_response(HTTPStatus.OK, {"items": page.items, "next_cursor": page.next_cursor})
+
+
+@app.get("/items/<id>")
+def get_item(id: str) -> Response:
+    return _http.json_response(HTTPStatus.OK, _items.get(_path_id(id)))
+
+
+@app.put("/items/<id>")
+def update_item(id: str) -> Response:
+    from handler.models import UpdateItemRequest
+
+    item_id = _path_id(id)
+    request = _http.validate(UpdateItemRequest, _http.read_json_body(app.current_event))
+    return _http.json_response(HTTPStatus.OK, _items.update(item_id, request.year, request.title))
+
+
+@app.delete("/items/<id>")
+def delete_item(id: str) -> Response:
+    _items.delete(_path_id(id))
+    return _http.json_response(HTTPStatus.NO_CONTENT, None)
+
+
+@app.not_found
+def _no_route(_: Exception) -> Response:
+    path = app.current_event.path.rstrip("/") or "/"
+    allowed = tuple(method for pattern, method in _KNOWN_PATHS if pattern.match(path))
+    error = MethodNotAllowedError(allowed) if allowed else NotFoundError("No such route")
+    return _handled_error(error)
+
+
+@app.exception_handler(HandlerError)
+def _handled_error(error: HandlerError) -> Response:
+    if isinstance(error, _http.InvalidRequestError):
+        metrics.add_metric(name=Metric.VALIDATION_FAILURES, unit="Count", value=1)
+    elif isinstance(error, ServiceUnavailableError) and error.__cause__ is not None:
+        logger.warning("dynamodb unavailable", extra={"cause": _describe(error.__cause__)})
+    return _http.error_response(error, _request_id())
+
+
+@app.exception_handler(Exception)
+def _unexpected_error(error: Exception) -> Response:
+    logger.exception("unhandled error")
+    return _http.error_response(None, _request_id())
+
+
+def _describe(cause: BaseException) -> str:
+    response = getattr(cause, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code or type(cause).__name__
+
+
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global _cold_start
+    started = time.perf_counter()
+    if _cold_start:
+        _cold_start = False
+        metrics.provider.add_cold_start_metric(context)
+    request_context = event.get("requestContext") or {}
+    identity = request_context.get("identity") or {}
+    # The key's id only: never identity.apiKey nor the x-api-key header, which carry the secret itself.
+    logger.append_keys(
+        source_ip=identity.get("sourceIp"),
+        user_agent=identity.get("userAgent"),
+        api_key_id=identity.get("apiKeyId"),
+        route=f"{event.get('httpMethod')} {event.get('resource')}",
+    )
+    try:
+        response = app.resolve(event, context)
+    finally:
+        # Powertools warns on every flush without metrics (most GETs); only flush when there is something.
+        if metrics.metric_set:
+            metrics.flush_metrics()
+    logger.info(
+        "request completed",
+        extra={
+            "status": response["statusCode"],
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return response

