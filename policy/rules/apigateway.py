@@ -42,24 +42,27 @@ QUOTA_PERIODS = ("DAY", "MONTH", "WEEK")
 API_DEFINITION_TYPES = (T.API_RESOURCE, T.METHOD, T.INTEGRATION, T.MODEL, T.REQUEST_VALIDATOR, T.GATEWAY_RESPONSE)
 
 
-@resource_rule(
+@stack_rule(
     "APIGW-ACCESSLOG",
-    "Every API Gateway stage writes JSON access logs with requestId, status, sourceIp and the API key id",
-    T.STAGE,
+    "Every API Gateway stage writes JSON access logs (requestId, status, sourceIp, API key id) to a stack log group",
 )
-def access_logs(stage: ResourceLike, _: StackContext) -> Iterator[str]:
-    settings = stage.props.get("accessLogSettings")
-    if not isinstance(settings, Mapping) or not settings.get("destinationArn"):
-        yield f"stage {stage.name} has no access log destination (accessLogSettings.destinationArn)"
-        return
-    fields = json_document(settings.get("format"))
-    if not isinstance(fields, Mapping):
-        yield f"stage {stage.name}: the access log format is not a JSON object"
-        return
-    logged = {str(value) for value in fields.values()}
-    missing = [what for what, variable in ACCESS_LOG_VARIABLES.items() if variable not in logged]
-    if missing:
-        yield f"stage {stage.name}: the access log format lacks {', '.join(missing)}"
+def access_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
+    for stage in graph.of_type(T.STAGE):
+        settings = _mapping(stage.props.get("accessLogSettings"))
+        destination = str(settings.get("destinationArn") or "")
+        if not destination:
+            yield Finding(f"stage {stage.name} has no access log destination", stage.urn)
+            continue
+        if graph.log_group_for_arn(destination, stage) is None:
+            yield Finding(f"stage {stage.name} logs to {destination}, not a log group this stack creates", stage.urn)
+        fields = json_document(settings.get("format"))
+        if not isinstance(fields, Mapping):
+            yield Finding(f"stage {stage.name}: the access log format is not a JSON object", stage.urn)
+            continue
+        logged = {str(value) for value in fields.values()}
+        missing = [what for what, variable in ACCESS_LOG_VARIABLES.items() if variable not in logged]
+        if missing:
+            yield Finding(f"stage {stage.name}: the access log format lacks {', '.join(missing)}", stage.urn)
 
 
 @resource_rule("APIGW-XRAY", "Every API Gateway stage has X-Ray tracing enabled", T.STAGE)

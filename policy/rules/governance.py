@@ -44,6 +44,7 @@ UNSCOPABLE_ACTIONS = frozenset(
     }
 )
 IDENTITY_POLICY_TYPES = (T.ROLE_POLICY, T.IAM_POLICY)
+EXECUTION_LOG_GROUP_PREFIX = "API-Gateway-Execution-Logs_"
 AWS_MANAGED_POLICY = re.compile(r"arn:aws[a-z-]*:iam::aws:policy/(?P<path>.+)")
 ALLOWED_MANAGED_POLICIES = frozenset(
     {
@@ -54,12 +55,39 @@ ALLOWED_MANAGED_POLICIES = frozenset(
 )
 
 
-@resource_rule("LOG-RETENTION", "Every log group the stack creates keeps logs for the configured retention", T.LOG_GROUP)
-def log_retention(group: ResourceLike, context: StackContext) -> Iterator[str]:
-    retention = number(group.props.get("retentionInDays"))
+@stack_rule("LOG-RETENTION", "Every log group the stack's resources write to is created by the stack, with the configured retention")
+def log_retention(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     wanted = context.settings.log_retention_days
-    if retention != wanted:
-        yield f"log group {group.name}: retention {retention} days, the stack asks for logRetentionDays {wanted}"
+    for group in graph.of_type(T.LOG_GROUP):
+        retention = number(group.props.get("retentionInDays"))
+        if retention != wanted:
+            yield Finding(
+                f"log group {group.name}: retention {retention} days, the stack asks for logRetentionDays {wanted}",
+                group.urn,
+            )
+    names = list(graph.log_group_names())
+    for stage in graph.of_type(T.STAGE):
+        if not _execution_logging(graph, stage):
+            continue
+        # API Gateway creates this group itself, without retention, unless the stack creates it first.
+        suffix = f"/{stage.props.get('stageName')}"
+        if not any(n.startswith(EXECUTION_LOG_GROUP_PREFIX) and n.endswith(suffix) for n in names):
+            yield Finding(
+                f"stage {stage.name} writes execution logs to {EXECUTION_LOG_GROUP_PREFIX}<api id>{suffix}, which "
+                "this stack does not create (API Gateway would, without retention)",
+                stage.urn,
+            )
+
+
+def _execution_logging(graph: StackGraph, stage: LinkedResource) -> bool:
+    for settings in graph.of_type(T.METHOD_SETTINGS):
+        if settings.props.get("stageName") != stage.props.get("stageName"):
+            continue
+        values = settings.props.get("settings")
+        level = values.get("loggingLevel") if isinstance(values, Mapping) else None
+        if level not in (None, "OFF"):
+            return True
+    return False
 
 
 @stack_rule(

@@ -118,9 +118,12 @@ def waf_logging(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
             yield Finding(f"web ACL {acl.name} has no logging configuration", acl.urn)
         for configuration in found:
             destinations = [str(d) for d in as_list(configuration.props.get("logDestinationConfigs"))]
-            if not destinations or not all(f":log-group:{WAF_LOG_GROUP_PREFIX}" in d for d in destinations):
+            if not destinations or not all(
+                f":log-group:{WAF_LOG_GROUP_PREFIX}" in d and graph.log_group_for_arn(d, configuration) is not None
+                for d in destinations
+            ):
                 yield Finding(
-                    f"{configuration.name}: destinations {destinations} are not {WAF_LOG_GROUP_PREFIX}* log groups",
+                    f"{configuration.name}: destinations {destinations} are not {WAF_LOG_GROUP_PREFIX}* log groups of this stack",
                     configuration.urn,
                 )
             if not _redacts_api_key(configuration.props.get("redactedFields")):

@@ -1,0 +1,84 @@
+"""The pack as CrossGuard sees it: every row a mandatory policy, run the way the analyzer runs them."""
+
+from __future__ import annotations
+
+import json
+
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+from components.settings import load_settings
+from policy.adapter import evaluate
+from policy.checklist import CHECKLIST, SUPPRESSIONS_POLICY, build_policies
+from policy.context import engine_context
+from tests.policy.conftest import ContextFactory, Graph
+from tests.policy.mutations import MUTATIONS, edit, setting
+from tools.mocks import ROOT, read_stack_config
+
+# The rows of SECURITY_CHECKLIST.md, in its order.
+CHECKLIST_ROWS = [
+    "APIGW-ACCESSLOG", "APIGW-XRAY", "APIGW-METHODSETTINGS", "APIGW-ACCOUNT", "APIGW-AUTH", "APIGW-VALIDATOR",
+    "APIGW-REGIONAL", "APIGW-USAGEPLANS", "APIGW-REDEPLOY",
+    "WAF-RATE", "WAF-MANAGED", "WAF-ASSOC", "WAF-LOGGING", "WAF-METRICS",
+    "LAMBDA-XRAY", "LAMBDA-VPC", "LAMBDA-CONCURRENCY", "LAMBDA-TIMEOUT", "LAMBDA-RUNTIME", "LAMBDA-LOGS",
+    "LAMBDA-PERMISSION", "LAMBDA-ENV-SECRETS",
+    "DDB-PITR", "DDB-SSE", "DDB-BILLING", "DDB-STREAM", "DDB-DELETION",
+    "VPC-FLOWLOG", "VPC-DEFAULT-SG", "VPC-DDB-ENDPOINT", "SG-EGRESS",
+    "LOG-RETENTION", "IAM-NO-STAR", "IAM-MANAGED", "ALARMS",
+]  # fmt: skip
+
+
+def test_the_registry_holds_every_checklist_row_in_order() -> None:
+    assert list(CHECKLIST) == CHECKLIST_ROWS
+
+
+def test_every_policy_is_mandatory_and_named_after_its_row(reference_graphs: dict[str, Graph], make_context: ContextFactory) -> None:
+    context = make_context(reference_graphs["dev"].settings)
+    policies = build_policies(lambda: context)
+    assert [p.name for p in policies] == [*CHECKLIST_ROWS, SUPPRESSIONS_POLICY]
+    assert {p.enforcement_level for p in policies} == {EnforcementLevel.MANDATORY}
+    assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in policies)
+
+
+def test_a_resource_violation_is_attributed_to_the_resource(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = reference_graphs["dev"]
+    _, mutate = MUTATIONS["LAMBDA-TIMEOUT"]
+    evaluation = evaluate(mutate(graph.resources), make_context(graph.settings))
+    function = next(r for r in graph.resources if r.type == "aws:lambda/function:Function")
+    assert [(v.rule, v.resource, v.urn) for v in evaluation.violations] == [("LAMBDA-TIMEOUT", function.name, function.urn)]
+
+
+def test_an_unknown_value_makes_a_policy_unable_to_run_rather_than_fail(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN a preview in which the function's runtime is not known yet (CrossGuard's unknown sentinel)
+    graph = reference_graphs["dev"]
+    unknown = edit("aws:lambda/function:Function", setting("runtime", value=UNKNOWN_STRING_VALUE))(graph.resources)
+    # WHEN the pack runs
+    evaluation = evaluate(unknown, make_context(graph.settings))
+    # THEN the runtime row cannot run (CrossGuard makes that advisory) and nothing is reported as violated
+    assert evaluation.violations == []
+    assert any(line.startswith("LAMBDA-RUNTIME: string value at .runtime") for line in evaluation.unknown)
+
+
+def test_dropping_the_execution_log_group_breaks_log_retention(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = reference_graphs["dev"]
+    kept = [r for r in graph.resources if not str(r.inputs.get("name", "")).startswith("API-Gateway-Execution-Logs_")]
+    assert evaluate(kept, make_context(graph.settings)).rules() == {"LOG-RETENTION"}
+
+
+def test_the_engine_context_reads_the_stack_and_config_the_cli_hands_the_analyzer(monkeypatch) -> None:
+    # GIVEN the environment the Pulumi CLI gives a policy pack: stack name and config, values as strings
+    config = read_stack_config(ROOT / "Pulumi.prod.yaml")
+    as_cli = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    monkeypatch.setenv("PULUMI_STACK", "prod")
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(as_cli))
+    # WHEN the pack builds its context
+    context = engine_context()
+    # THEN it holds the same settings the program loads from the stack file
+    assert context.stack == "prod"
+    assert context.settings == load_settings("prod", config)
