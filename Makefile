@@ -9,12 +9,13 @@ CONFIG ?=
 PLAN_ARGS := --stack $(STACK) $(if $(CONFIG),--config $(CONFIG),)
 PYTEST_ARGS ?=
 
-.PHONY: help setup test pytest lint format plan
+.PHONY: help setup test pytest lint format plan openapi
 
 help:
 	@echo "make dev [STACK=dev] [PORT=3000]   the whole API locally on DynamoDB Local"
 	@echo "make test                          lint and every test"
 	@echo "make plan STACK=prod [CONFIG=f]    offline: resources and limits of a stack"
+	@echo "make openapi                       regenerate docs/openapi.json from the handler"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,10 @@ pytest: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: setup lint pytest
+
+# The OpenAPI document is generated from the handler's models and routes; a test fails when it is stale.
+openapi: $(VENV)/.installed
+	$(PY) -m handler.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
 plan: $(VENV)/.installed
 	@$(PY) -m tools.plan $(PLAN_ARGS) $(if $(JSON),--json,)

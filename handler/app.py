@@ -15,6 +15,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from botocore.config import Config
@@ -24,8 +25,8 @@ from handler.config import load_settings
 SETTINGS: Final = load_settings(os.environ)
 
 from handler import _http  # noqa: E402 (configuration must fail first)
-from handler._observability import logger, metrics, tracer  # noqa: E402
 from handler._rules import ID_MESSAGE, is_valid_id  # noqa: E402
+from handler._tracing import tracer  # noqa: E402
 from handler.contract import ROUTES, Metric  # noqa: E402
 from handler.errors import (  # noqa: E402
     HandlerError,
@@ -53,6 +54,8 @@ DYNAMODB_CLIENT_CONFIG: Final = Config(
     read_timeout=2,
 )
 
+logger = Logger(service=SETTINGS.service_name, utc=True)
+metrics = Metrics(namespace=SETTINGS.metrics_namespace, service=SETTINGS.service_name)
 _dynamodb = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
 _items = ItemStore(_dynamodb, SETTINGS.items_table_name)
 _limiter = RateLimiter(
@@ -96,7 +99,11 @@ def _rate_limit(resolver: APIGatewayRestResolver, next_middleware: NextMiddlewar
     if not decision.allowed:
         metrics.add_metric(name=Metric.RATE_LIMITED, unit="Count", value=1)
         raise RateLimitedError(limit=decision.limit, reset_seconds=decision.reset_seconds)
-    response = next_middleware(resolver)
+    try:
+        response = next_middleware(resolver)
+    except HandlerError as error:
+        # Answered here rather than by the resolver, so that 4xx answers carry the RateLimit fields too.
+        response = _handled_error(error)
     response.headers.update(_http.decision_headers(decision))
     return response
 

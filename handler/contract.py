@@ -45,6 +45,7 @@ class Route:
 
     method: str
     path: str
+    operation_id: str
     summary: str
     success_status: HTTPStatus
     response_model: str | None
@@ -68,6 +69,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route(
         method="POST",
         path="/",
+        operation_id="createItemSeedRoute",
         summary="Create an item (the seeds' original call)",
         success_status=HTTPStatus.CREATED,
         response_model="MessageResponse",
@@ -77,6 +79,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route(
         method="POST",
         path="/items",
+        operation_id="createItem",
         summary="Create an item; a repeated identical create succeeds again",
         success_status=HTTPStatus.CREATED,
         response_model="MessageResponse",
@@ -86,6 +89,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route(
         method="GET",
         path="/items",
+        operation_id="listItems",
         summary="List the items of one year, a page at a time",
         success_status=HTTPStatus.OK,
         response_model="ItemList",
@@ -99,6 +103,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route(
         method="GET",
         path="/items/{id}",
+        operation_id="getItem",
         summary="Read one item",
         success_status=HTTPStatus.OK,
         response_model="Item",
@@ -107,6 +112,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route(
         method="PUT",
         path="/items/{id}",
+        operation_id="updateItem",
         summary="Change the year and/or title of an item",
         success_status=HTTPStatus.OK,
         response_model="Item",
@@ -116,6 +122,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route(
         method="DELETE",
         path="/items/{id}",
+        operation_id="deleteItem",
         summary="Delete an item",
         success_status=HTTPStatus.NO_CONTENT,
         response_model=None,

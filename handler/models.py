@@ -36,6 +36,7 @@ from handler._rules import (
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "GATEWAY_REQUEST_MODELS",
     "ID_PATTERN",
     "MAX_CURSOR_LENGTH",
     "MAX_PAGE_SIZE",

@@ -18,8 +18,8 @@ from typing import Any, Final, TypedDict
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from handler._observability import tracer
 from handler._rules import is_valid_id
+from handler._tracing import tracer
 from handler.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from handler.tables import ITEMS_KEY, ITEMS_YEAR_INDEX, RATE_LIMIT_KEY, RATE_LIMIT_TTL_ATTRIBUTE
 

@@ -48,6 +48,7 @@ def write_stack_file(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
 
     return write
 
+
 # DynamoDB Local accepts any credentials, but scopes tables by access key and region (without
 # -sharedDb): everything in the session uses these, through the environment, as boto3 would on Lambda.
 LOCAL_AWS_ENVIRONMENT = {

@@ -35,6 +35,7 @@ _SHOWN_INPUTS: dict[str, tuple[str, ...]] = {
     "aws:dynamodb/table:Table": ("billingMode", "pointInTimeRecovery", "deletionProtectionEnabled"),
     "aws:cloudwatch/logGroup:LogGroup": ("retentionInDays",),
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "threshold", "comparisonOperator"),
+    "aws:sns/topicSubscription:TopicSubscription": ("protocol", "endpoint"),
     "aws:ec2/vpc:Vpc": ("cidrBlock",),
     "aws:ec2/subnet:Subnet": ("cidrBlock", "availabilityZone"),
     "aws:kms/key:Key": ("enableKeyRotation",),

@@ -7,6 +7,7 @@ import copy
 import importlib
 import json
 import re
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -86,7 +87,19 @@ def app_module(app_tables: AppTables) -> Iterator[ModuleType]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in app_environment(app_tables).items():
             patch.setenv(name, value)
-        yield importlib.import_module("handler.app")
+        module = importlib.import_module("handler.app")
+        # Lambda's stdout never changes; pytest swaps sys.stdout per test, so the Logger must look it up
+        # at each write instead of keeping the stream it was built with.
+        module.logger.registered_handler.setStream(_CurrentStdout())
+        yield module
+
+
+class _CurrentStdout:
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
 
 
 class FakeLambdaContext:
@@ -137,6 +150,7 @@ def build_event() -> EventBuilder:
         body: Any = _NOT_GIVEN,
         *,
         raw_body: str | None = None,
+        base64_encoded: bool = False,
         content_type: str | None = "application/json",
         query: dict[str, str] | None = None,
         api_key_id: str | None = "k1a2b3c4d5",
@@ -153,6 +167,7 @@ def build_event() -> EventBuilder:
             queryStringParameters=query,
             multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
         )
+        event["isBase64Encoded"] = base64_encoded
         if raw_body is not None:
             event["body"] = raw_body
         elif body is not _NOT_GIVEN:
@@ -212,3 +227,55 @@ def invoke(app_module: ModuleType, lambda_context: FakeLambdaContext) -> Invoke:
 def new_id() -> str:
     """An item id no other test uses."""
     return uuid.uuid4().hex
+
+
+@pytest.fixture
+def items_table(app_module: ModuleType, dynamodb_client: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty items table behind the app for this test only, so the test can see all of it."""
+    from handler.store import ItemStore
+
+    name = create_table(dynamodb_client, ITEMS_TABLE, "items")
+    monkeypatch.setattr(app_module, "_items", ItemStore(app_module._dynamodb, name))
+    return name
+
+
+HookRegistrar = Callable[[str, Callable[..., Any]], None]
+
+
+@pytest.fixture
+def on_dynamodb_call(app_module: ModuleType) -> Iterator[HookRegistrar]:
+    """Register a botocore ``before-parameter-build`` handler on the app's DynamoDB client, for this test.
+
+    The handler sees the operation's API parameters (``params``) before anything is sent: one that raises
+    stands in for DynamoDB failing after the client's retries; one that returns None just observes.
+    """
+    events = app_module._dynamodb.meta.events
+    registered: list[tuple[str, Callable[..., Any]]] = []
+
+    def register(operation: str, handler: Callable[..., Any]) -> None:
+        name = f"before-parameter-build.dynamodb.{operation}"
+        events.register(name, handler)
+        registered.append((name, handler))
+
+    yield register
+    for name, handler in registered:
+        events.unregister(name, handler)
+
+
+@pytest.fixture
+def output(app_module: ModuleType, capsys: pytest.CaptureFixture[str]) -> Callable[[], str]:
+    """Everything the function wrote to stdout so far in the test: Logger lines and EMF metric blobs."""
+    return lambda: capsys.readouterr().out
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def emitted_metrics(text: str) -> list[str]:
+    """Names of the EMF metrics in the output, one entry per emission."""
+    names = []
+    for record in json_lines(text):
+        for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
+            names.extend(metric["Name"] for metric in directive["Metrics"])
+    return names

@@ -1,4 +1,4 @@
-"""Logger, Metrics and Tracer, built once per cold start.
+"""The X-Ray tracer, built once per cold start, for the handler and the store's DynamoDB calls.
 
 The X-Ray SDK is the heaviest import of the function (its recorder builds two botocore clients on import)
 and Powertools' Tracer imports it even when tracing is disabled. It is only imported where traces can
@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast
-
-from aws_lambda_powertools import Logger, Metrics
 
 from handler.config import ENV_POWERTOOLS_TRACE_DISABLED
 
@@ -50,6 +48,4 @@ def _build_tracer() -> TracerLike:
     return cast(TracerLike, Tracer(patch_modules=("botocore",)))
 
 
-logger = Logger(utc=True)
-metrics = Metrics()
 tracer = _build_tracer()

@@ -1,0 +1,205 @@
+"""The HTTP contract of DESIGN.md §4, end to end through lambda_handler against DynamoDB Local."""
+
+from __future__ import annotations
+
+import pytest
+
+from handler.models import ErrorResponse, Item, ItemList
+
+from .conftest import load_event, scan_all
+
+SEED_BODY = {"year": "2023", "title": "kkkg", "id": "12"}
+
+
+def test_seed_request_to_root_stores_the_item_and_answers_the_seeds_message(invoke, build_event, items_table):
+    # GIVEN the seeds' exact request, as API Gateway delivers it
+    event = load_event("seed_post_root.json")
+
+    # WHEN it is handled
+    result = invoke(event)
+
+    # THEN it answers as the seeds document it
+    assert result.status == 201
+    assert result.body == {"message": "Successfully inserted data!"}
+    # AND the item reads back through the canonical route, year as an integer
+    read = invoke(load_event("get_item.json"))
+    assert read.status == 200
+    assert read.body == {"id": "12", "year": 2023, "title": "kkkg"}
+
+
+def test_create_stores_the_year_as_a_dynamodb_number(invoke, build_event, items_table, dynamodb_client):
+    invoke(build_event("POST", "/items", body=SEED_BODY))
+
+    stored = dynamodb_client.get_item(TableName=items_table, Key={"id": {"S": "12"}})["Item"]
+
+    assert stored["year"] == {"N": "2023"}
+
+
+def test_create_on_items_route_answers_201_with_location(invoke, build_event, new_id):
+    result = invoke(build_event("POST", "/items", body={"id": new_id, "year": 1999, "title": "t"}))
+
+    assert result.status == 201
+    assert result.body == {"message": "Successfully inserted data!"}
+    assert result.headers["location"] == f"/items/{new_id}"
+
+
+def test_repeated_identical_create_succeeds_again_and_stores_one_item(
+    invoke, build_event, items_table, dynamodb_client
+):
+    body = {"id": "same", "year": "2001", "title": "retry"}
+
+    first = invoke(build_event("POST", "/items", body=body))
+    # The retry may spell the year as a number: the content is the same.
+    second = invoke(build_event("POST", "/items", body={**body, "year": 2001}))
+
+    assert (first.status, second.status) == (201, 201)
+    assert len(scan_all(dynamodb_client, items_table)) == 1
+
+
+def test_create_with_existing_id_and_other_content_is_409_and_keeps_the_original(
+    invoke, build_event, items_table, dynamodb_client
+):
+    invoke(build_event("POST", "/items", body={"id": "taken", "year": "2001", "title": "first"}))
+
+    result = invoke(build_event("POST", "/items", body={"id": "taken", "year": "2001", "title": "second"}))
+
+    assert result.status == 409
+    assert result.body["request_id"] == result.request_id
+    assert invoke(build_event("GET", "/items/taken")).body["title"] == "first"
+
+
+def test_get_absent_item_is_404(invoke, build_event, new_id):
+    result = invoke(build_event("GET", f"/items/{new_id}", content_type=None))
+
+    assert result.status == 404
+    assert result.body == {"message": "Not found", "request_id": result.request_id}
+
+
+def test_put_changes_the_given_fields_and_returns_the_item(invoke, build_event, new_id):
+    invoke(build_event("POST", "/items", body={"id": new_id, "year": "2001", "title": "old"}))
+
+    result = invoke(build_event("PUT", f"/items/{new_id}", body={"title": "new"}))
+
+    assert result.status == 200
+    assert result.body == {"id": new_id, "year": 2001, "title": "new"}
+    assert invoke(build_event("GET", f"/items/{new_id}")).body == result.body
+
+
+def test_put_on_absent_item_is_404_and_creates_nothing(invoke, build_event, items_table, dynamodb_client):
+    result = invoke(build_event("PUT", "/items/ghost", body={"title": "new", "year": 2020}))
+
+    assert result.status == 404
+    assert scan_all(dynamodb_client, items_table) == []
+
+
+def test_delete_answers_204_and_the_item_is_gone(invoke, build_event, new_id):
+    invoke(build_event("POST", "/items", body={"id": new_id, "year": "2001", "title": "t"}))
+
+    result = invoke(build_event("DELETE", f"/items/{new_id}", content_type=None))
+
+    assert result.status == 204
+    assert result.body is None
+    assert invoke(build_event("GET", f"/items/{new_id}")).status == 404
+
+
+def test_delete_of_absent_item_is_404(invoke, build_event, new_id):
+    assert invoke(build_event("DELETE", f"/items/{new_id}")).status == 404
+
+
+def _create_year(invoke, build_event, year: int, ids: list[str]) -> None:
+    for item_id in ids:
+        body = {"id": item_id, "year": year, "title": item_id}
+        assert invoke(build_event("POST", "/items", body=body)).status == 201
+
+
+def test_list_pages_through_one_year_in_id_order_with_cursors(invoke, build_event, items_table):
+    # GIVEN five items of 2020 and one of another year
+    ids = ["e", "a", "d", "b", "c"]
+    _create_year(invoke, build_event, 2020, ids)
+    _create_year(invoke, build_event, 2021, ["other-year"])
+
+    # WHEN the client follows next_cursor with pages of two
+    pages, cursor = [], None
+    while True:
+        query = {"year": "2020", "limit": "2", **({"cursor": cursor} if cursor else {})}
+        result = invoke(build_event("GET", "/items", query=query, content_type=None))
+        assert result.status == 200
+        pages.append([item["id"] for item in result.body["items"]])
+        cursor = result.body["next_cursor"]
+        if cursor is None:
+            break
+
+    # THEN it sees every item of that year exactly once, in id order, two at a time
+    assert pages == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_list_body_matches_the_item_list_model(invoke, build_event, items_table):
+    _create_year(invoke, build_event, 2020, ["a"])
+
+    body = invoke(build_event("GET", "/items", query={"year": "2020"})).body
+
+    assert ItemList.model_validate(body).model_dump() == body
+    assert body == {"items": [{"id": "a", "year": 2020, "title": "a"}], "next_cursor": None}
+
+
+def test_list_uses_the_year_index_and_never_scans(invoke, build_event, items_table, on_dynamodb_call):
+    calls: list[tuple[str, dict]] = []
+    on_dynamodb_call("*", lambda model, params, **_: calls.append((model.name, params)))
+
+    invoke(build_event("GET", "/items", query={"year": "2020"}))
+
+    operations = [name for name, _ in calls]
+    assert "Scan" not in operations
+    assert [params["IndexName"] for name, params in calls if name == "Query"] == ["year-index"]
+
+    assert "Scan" not in operations
+    assert "Query" in operations
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({}, "year"),
+        ({"year": "20"}, "year"),
+        ({"year": "2020", "limit": "0"}, "limit"),
+        ({"year": "2020", "limit": "101"}, "limit"),
+        ({"year": "2020", "limit": "many"}, "limit"),
+        ({"year": "2020", "sort": "id"}, "sort"),
+    ],
+)
+def test_list_with_invalid_query_is_400_naming_the_parameter(invoke, build_event, query, field):
+    result = invoke(build_event("GET", "/items", query=query or None))
+
+    assert result.status == 400
+    assert field in [error["field"] for error in result.body["errors"]]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-base64-json!",
+        "e30",  # {}
+        "eyJpZCI6ImEiLCJ5ZWFyIjoyMDIxfQ",  # {"id":"a","year":2021}: another year's position
+        "eyJpZCI6ImEgYiIsInllYXIiOjIwMjB9",  # {"id":"a b","year":2020}: not an id
+        "eyJpZCI6ImEiLCJ5ZWFyIjoiMjAyMCJ9",  # {"id":"a","year":"2020"}: year as text
+    ],
+)
+def test_list_with_bad_or_tampered_cursor_is_400(invoke, build_event, items_table, cursor):
+    result = invoke(build_event("GET", "/items", query={"year": "2020", "cursor": cursor}))
+
+    assert result.status == 400
+    assert "cursor" in result.body["message"].lower()
+
+
+def test_error_bodies_match_the_error_response_model(invoke, build_event):
+    body = invoke(build_event("POST", "/items", body={"id": "x"})).body
+
+    assert ErrorResponse.model_validate(body).model_dump(exclude_none=True) == body
+
+
+def test_item_bodies_match_the_item_model(invoke, build_event, new_id):
+    invoke(build_event("POST", "/items", body={"id": new_id, "year": "2001", "title": "t"}))
+
+    body = invoke(build_event("GET", f"/items/{new_id}")).body
+
+    assert Item.model_validate(body).model_dump() == body

@@ -1,0 +1,377 @@
+"""Observability under mocks, from the real stack files: every alarm acts, every threshold comes from settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.data import ITEMS_INDEX_OPERATIONS, ITEMS_TABLE_OPERATIONS, RATE_LIMIT_TABLE_OPERATIONS
+from components.observability import MetricTargets, Observability, ObservabilityArgs, dashboard_body
+from components.settings import StackSettings, load_settings, stack_file_name
+from tools.mocks import ROOT, ProgramRun, RecordedResource, read_stack_config, run_components
+
+STACKS = ("dev", "prod")
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+FUNCTION = "tiered-api-fn-3a9c"
+API = "tiered-api-rest-b71e"
+WEB_ACL = "tiered-api-acl-0d42"
+RATE_RULE = "tiered-api-per-ip-rate"
+ITEMS = "items-5e1f"
+RATE_LIMIT = "rate-limit-77c0"
+
+
+def _settings(stack: str, config: Mapping[str, Any] | None = None) -> StackSettings:
+    return load_settings(stack, config if config is not None else read_stack_config(ROOT / stack_file_name(stack)))
+
+
+def _targets(settings: StackSettings) -> MetricTargets:
+    return MetricTargets(
+        region=settings.region,
+        function_name=FUNCTION,
+        rest_api_name=API,
+        stage_name=settings.api_gateway.stage_name,
+        web_acl_name=WEB_ACL,
+        rate_rule_metric_name=RATE_RULE,
+        items_table_name=ITEMS,
+        rate_limit_table_name=RATE_LIMIT,
+    )
+
+
+def _run(settings: StackSettings) -> ProgramRun:
+    def build(settings: StackSettings) -> None:
+        targets = _targets(settings)
+        observability = Observability(
+            "test-observability",
+            ObservabilityArgs(
+                alarms=settings.alarms,
+                lambda_settings=settings.lambda_,
+                function_name=targets.function_name,
+                rest_api_name=targets.rest_api_name,
+                stage_name=targets.stage_name,
+                web_acl_name=targets.web_acl_name,
+                rate_rule_metric_name=targets.rate_rule_metric_name,
+                items_table_name=targets.items_table_name,
+                rate_limit_table_name=targets.rate_limit_table_name,
+                region=targets.region,
+                tags=settings.tags,
+            ),
+        )
+        pulumi.export("alarm_topic_arn", observability.alarm_topic_arn)
+        pulumi.export("dashboard_name", observability.dashboard_name)
+
+    return run_components(settings, build)
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, ProgramRun]:
+    return {stack: _run(_settings(stack)) for stack in STACKS}
+
+
+@pytest.fixture(params=STACKS)
+def run(request: pytest.FixtureRequest, runs: dict[str, ProgramRun]) -> ProgramRun:
+    return runs[request.param]
+
+
+def _metric_alarm(run: ProgramRun, namespace: str, metric_name: str) -> RecordedResource:
+    """The single-metric alarm on ``namespace``/``metric_name``, found by what it measures, not by its name."""
+    (alarm,) = [a for a in run.of_type(ALARM) if a.get("namespace") == namespace and a.get("metricName") == metric_name]
+    return alarm
+
+
+def _queried_metrics(alarm: RecordedResource) -> list[dict[str, Any]]:
+    return [q["metric"] for q in alarm.get("metricQueries", default=[]) if "metric" in q]
+
+
+def _math_alarms(run: ProgramRun, metric_name: str) -> list[RecordedResource]:
+    return [a for a in run.of_type(ALARM) if any(m["metricName"] == metric_name for m in _queried_metrics(a))]
+
+
+# --- every alarm -----------------------------------------------------------------------------------------------
+
+
+def test_every_alarm_notifies_the_topic_on_alarm_and_on_recovery(run: ProgramRun) -> None:
+    topic = run.outputs["alarm_topic_arn"]
+
+    for alarm in run.of_type(ALARM):
+        assert alarm.get("alarmActions") == [topic]
+        assert alarm.get("okActions") == [topic]
+
+
+def test_every_alarm_treats_missing_data_as_not_breaching_and_fires_at_its_threshold(run: ProgramRun) -> None:
+    for alarm in run.of_type(ALARM):
+        assert alarm.get("treatMissingData") == "notBreaching"
+        assert alarm.get("comparisonOperator") == "GreaterThanOrEqualToThreshold"
+
+
+def test_every_alarm_evaluates_the_configured_period(run: ProgramRun) -> None:
+    period = run.settings.alarms.period_seconds
+
+    for alarm in run.of_type(ALARM):
+        # A metric-math alarm carries its period on each queried metric instead.
+        periods = [m["period"] for m in _queried_metrics(alarm)] or [alarm.get("period")]
+        assert periods
+        assert all(p == period for p in periods)
+
+
+# --- each alarm of DESIGN.md §5 ------------------------------------------------------------------------------
+
+
+def test_concurrency_alarm_fires_at_the_configured_share_of_reserved_concurrency(run: ProgramRun) -> None:
+    lam = run.settings.lambda_
+    alarm = _metric_alarm(run, "AWS/Lambda", "ConcurrentExecutions")
+
+    assert lam.reserved_concurrency is not None
+    assert alarm.get("threshold") == pytest.approx(lam.reserved_concurrency * lam.concurrency_alarm_share)
+    assert alarm.get("dimensions") == {"FunctionName": FUNCTION}
+    assert alarm.get("statistic") == "Maximum"
+
+
+def test_no_concurrency_alarm_without_reserved_concurrency(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("dev")
+    config["tiered-api:lambda"] = {**config["tiered-api:lambda"], "reservedConcurrency": None}
+
+    run = _run(_settings("dev", config))
+
+    assert [a for a in run.of_type(ALARM) if a.get("metricName") == "ConcurrentExecutions"] == []
+    assert _metric_alarm(run, "AWS/Lambda", "Errors")  # the other alarms remain
+
+
+def test_lambda_errors_and_throttles_alarms(run: ProgramRun) -> None:
+    errors = _metric_alarm(run, "AWS/Lambda", "Errors")
+    throttles = _metric_alarm(run, "AWS/Lambda", "Throttles")
+
+    assert errors.get("threshold") == run.settings.alarms.lambda_errors
+    assert throttles.get("threshold") == 1
+    assert errors.get("dimensions") == throttles.get("dimensions") == {"FunctionName": FUNCTION}
+
+
+def test_duration_alarm_fires_at_the_configured_share_of_the_timeout_on_p99(run: ProgramRun) -> None:
+    alarm = _metric_alarm(run, "AWS/Lambda", "Duration")
+
+    expected_ms = run.settings.lambda_.timeout_seconds * 1000 * run.settings.alarms.duration_share_of_timeout
+    assert alarm.get("threshold") == pytest.approx(expected_ms)
+    assert alarm.get("extendedStatistic") == "p99"
+    assert alarm.get("statistic") is None
+
+
+def test_api_alarms_measure_the_stage_of_the_api(run: ProgramRun) -> None:
+    stage = {"ApiName": API, "Stage": run.settings.api_gateway.stage_name}
+    errors = _metric_alarm(run, "AWS/ApiGateway", "5XXError")
+    latency = _metric_alarm(run, "AWS/ApiGateway", "Latency")
+
+    assert errors.get("dimensions") == latency.get("dimensions") == stage
+    assert errors.get("threshold") == run.settings.alarms.api_5xx
+    assert latency.get("threshold") == run.settings.alarms.api_latency_p99_ms
+    assert latency.get("extendedStatistic") == "p99"
+
+
+def test_4xx_share_alarm_divides_4xx_answers_by_requests(run: ProgramRun) -> None:
+    (alarm,) = _math_alarms(run, "4XXError")
+    queries = alarm.get("metricQueries")
+
+    by_metric = {q["metric"]["metricName"]: q for q in queries if "metric" in q}
+    assert set(by_metric) == {"4XXError", "Count"}
+    assert all(
+        q["metric"]["dimensions"] == {"ApiName": API, "Stage": run.settings.api_gateway.stage_name}
+        for q in by_metric.values()
+    )
+    (result,) = [q for q in queries if q.get("returnData")]
+    assert result["expression"].replace(" ", "") == f"{by_metric['4XXError']['id']}/{by_metric['Count']['id']}"
+    assert alarm.get("threshold") == run.settings.alarms.api_4xx_share
+
+
+@pytest.mark.parametrize("metric_name", ["ThrottledRequests", "SystemErrors"])
+def test_dynamodb_alarms_sum_every_operation_the_handler_performs_per_table(run: ProgramRun, metric_name: str) -> None:
+    alarms = _math_alarms(run, metric_name)
+
+    operations: dict[str, set[str]] = {}
+    for alarm in alarms:
+        (table,) = {m["dimensions"]["TableName"] for m in _queried_metrics(alarm)}
+        operations[table] = {m["dimensions"]["Operation"] for m in _queried_metrics(alarm)}
+        (result,) = [q for q in alarm.get("metricQueries") if q.get("returnData")]
+        summed = {q["id"] for q in alarm.get("metricQueries") if "metric" in q}
+        assert result["expression"].startswith("SUM(")
+        assert all(query_id in result["expression"] for query_id in summed)
+        assert alarm.get("threshold") == 1
+    assert operations == {
+        ITEMS: set(ITEMS_TABLE_OPERATIONS + ITEMS_INDEX_OPERATIONS),
+        RATE_LIMIT: set(RATE_LIMIT_TABLE_OPERATIONS),
+    }
+
+
+def test_waf_alarm_counts_the_rate_rules_blocks(run: ProgramRun) -> None:
+    alarm = _metric_alarm(run, "AWS/WAFV2", "BlockedRequests")
+
+    assert alarm.get("dimensions") == {"WebACL": WEB_ACL, "Region": run.settings.region, "Rule": RATE_RULE}
+    assert alarm.get("threshold") == run.settings.alarms.waf_blocked_requests
+
+
+def test_alarm_thresholds_follow_an_edited_stack_file(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("prod")
+    config["tiered-api:alarms"] = {
+        **config["tiered-api:alarms"],
+        "periodSeconds": 300,
+        "lambdaErrors": 7,
+        "durationShareOfTimeout": 0.5,
+        "api5xx": 9,
+        "apiLatencyP99Ms": 1234,
+        "api4xxShare": 0.33,
+        "wafBlockedRequests": 77,
+    }
+    config["tiered-api:lambda"] = {
+        **config["tiered-api:lambda"],
+        "reservedConcurrency": 40,
+        "concurrencyAlarmShare": 0.5,
+    }
+
+    run = _run(_settings("prod", config))
+
+    assert _metric_alarm(run, "AWS/Lambda", "Errors").get("threshold") == 7
+    assert _metric_alarm(run, "AWS/Lambda", "Duration").get("threshold") == pytest.approx(
+        run.settings.lambda_.timeout_seconds * 1000 * 0.5
+    )
+    assert _metric_alarm(run, "AWS/Lambda", "ConcurrentExecutions").get("threshold") == 20
+    assert _metric_alarm(run, "AWS/ApiGateway", "5XXError").get("threshold") == 9
+    assert _metric_alarm(run, "AWS/ApiGateway", "Latency").get("threshold") == 1234
+    assert _math_alarms(run, "4XXError")[0].get("threshold") == pytest.approx(0.33)
+    assert _metric_alarm(run, "AWS/WAFV2", "BlockedRequests").get("threshold") == 77
+    assert _metric_alarm(run, "AWS/Lambda", "Errors").get("period") == 300
+
+
+# --- the topic -----------------------------------------------------------------------------------------------
+
+
+def test_alarm_topic_is_encrypted_with_a_rotating_key_cloudwatch_may_use(run: ProgramRun) -> None:
+    topic = run.one("aws:sns/topic:Topic")
+    key = run.one("aws:kms/key:Key")
+
+    assert run.depends_on(topic, key)
+    assert topic.get("kmsMasterKeyId")
+    assert key.get("enableKeyRotation") is True
+    statements = json.loads(key.get("policy"))["Statement"]
+    (cloudwatch,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+
+
+def test_no_subscription_without_an_alarm_email(run: ProgramRun) -> None:
+    assert run.settings.alarms.email is None
+    assert run.of_type("aws:sns/topicSubscription:TopicSubscription") == []
+
+
+def test_alarm_email_subscribes_to_the_topic(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("dev")
+    config["tiered-api:alarms"] = {**config["tiered-api:alarms"], "email": "oncall@example.com"}
+
+    run = _run(_settings("dev", config))
+
+    (subscription,) = run.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert subscription.get("protocol") == "email"
+    assert subscription.get("endpoint") == "oncall@example.com"
+    assert subscription.get("topic") == run.outputs["alarm_topic_arn"]
+
+
+# --- the dashboard -------------------------------------------------------------------------------------------
+
+
+def _widgets(body: str) -> list[dict[str, Any]]:
+    return [w["properties"] for w in json.loads(body)["widgets"]]
+
+
+def _metric_names(widget: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(m[0], m[1]) for m in widget["metrics"] if isinstance(m[0], str)}
+
+
+def _widget_showing(body: str, namespace: str, metric_name: str) -> dict[str, Any]:
+    (widget,) = [w for w in _widgets(body) if (namespace, metric_name) in _metric_names(w)]
+    return widget
+
+
+def _annotations(widget: dict[str, Any]) -> list[float]:
+    return [line["value"] for line in widget.get("annotations", {}).get("horizontal", [])]
+
+
+def test_dashboard_shows_lambda_api_dynamodb_and_waf_metrics() -> None:
+    settings = _settings("prod")
+
+    body = dashboard_body(_targets(settings), settings.alarms, settings.lambda_)
+
+    shown = set().union(*(_metric_names(w) for w in _widgets(body)))
+    assert {
+        ("AWS/Lambda", "Invocations"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/Lambda", "Duration"),
+        ("AWS/Lambda", "ConcurrentExecutions"),
+        ("AWS/ApiGateway", "Count"),
+        ("AWS/ApiGateway", "4XXError"),
+        ("AWS/ApiGateway", "5XXError"),
+        ("AWS/ApiGateway", "Latency"),
+        ("AWS/DynamoDB", "ThrottledRequests"),
+        ("AWS/WAFV2", "AllowedRequests"),
+        ("AWS/WAFV2", "BlockedRequests"),
+    } <= shown
+
+
+def test_dashboard_metrics_point_at_this_stacks_resources() -> None:
+    settings = _settings("dev")
+    targets = _targets(settings)
+
+    widgets = _widgets(dashboard_body(targets, settings.alarms, settings.lambda_))
+
+    expected = {
+        "FunctionName": {FUNCTION},
+        "ApiName": {API},
+        "Stage": {settings.api_gateway.stage_name},
+        "TableName": {ITEMS, RATE_LIMIT},
+        "WebACL": {WEB_ACL},
+        "Region": {settings.region},
+    }
+    for widget in widgets:
+        assert widget["region"] == settings.region
+        assert widget["period"] == settings.alarms.period_seconds
+        for metric in (m for m in widget["metrics"] if isinstance(m[0], str)):
+            dimensions = dict(zip(metric[2:-1:2], metric[3:-1:2], strict=True))
+            for dimension, value in dimensions.items():
+                if dimension in expected:
+                    assert value in expected[dimension]
+
+
+def test_dashboard_draws_the_alarm_thresholds_from_settings(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("prod")
+    config["tiered-api:alarms"] = {**config["tiered-api:alarms"], "apiLatencyP99Ms": 1234, "wafBlockedRequests": 77}
+    settings = _settings("prod", config)
+
+    body = dashboard_body(_targets(settings), settings.alarms, settings.lambda_)
+
+    assert 1234 in _annotations(_widget_showing(body, "AWS/ApiGateway", "Latency"))
+    (rate_rule_widget,) = [
+        w for w in _widgets(body) if any(RATE_RULE in m for m in w["metrics"] if isinstance(m[0], str))
+    ]
+    assert 77 in _annotations(rate_rule_widget)
+    concurrency = _annotations(_widget_showing(body, "AWS/Lambda", "ConcurrentExecutions"))
+    assert settings.lambda_.concurrency_alarm_threshold in concurrency
+
+
+def test_dashboard_draws_no_concurrency_line_without_reserved_concurrency(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    config = stack_config("dev")
+    config["tiered-api:lambda"] = {**config["tiered-api:lambda"], "reservedConcurrency": None}
+    settings = _settings("dev", config)
+
+    body = dashboard_body(_targets(settings), settings.alarms, settings.lambda_)
+
+    assert _annotations(_widget_showing(body, "AWS/Lambda", "ConcurrentExecutions")) == []
+
+
+def test_component_renders_the_dashboard_from_the_resolved_names(run: ProgramRun) -> None:
+    dashboard = run.one("aws:cloudwatch/dashboard:Dashboard")
+
+    assert json.loads(dashboard.get("dashboardBody")) == json.loads(
+        dashboard_body(_targets(run.settings), run.settings.alarms, run.settings.lambda_)
+    )
+    assert run.outputs["dashboard_name"] == dashboard.get("dashboardName")

@@ -1,0 +1,294 @@
+"""The whole program per stack, from the real stack files: limits arrive where they act, and nowhere else."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from tools.mocks import ProgramRun, RecordedResource, run_program
+from tools.plan import main as plan_main
+
+PLAN = "aws:apigateway/usagePlan:UsagePlan"
+KEY = "aws:apigateway/apiKey:ApiKey"
+PLAN_KEY = "aws:apigateway/usagePlanKey:UsagePlanKey"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+STAGE = "aws:apigateway/stage:Stage"
+METHOD = "aws:apigateway/method:Method"
+METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
+FUNCTION = "aws:lambda/function:Function"
+ACCOUNT = "aws:apigateway/account:Account"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+
+EXPORTS = {
+    "api_url",
+    "stage_name",
+    "api_key_ids",
+    "items_table_name",
+    "rate_limit_table_name",
+    "dashboard_name",
+    "alarm_topic_arn",
+}
+
+
+def _rate_rule(run: ProgramRun) -> dict[str, Any]:
+    rules = run.one(WEB_ACL).inputs["rules"]
+    return next(r["statement"]["rateBasedStatement"] for r in rules if "rateBasedStatement" in r["statement"])
+
+
+def _plan_of_tier(run: ProgramRun, tier: str) -> RecordedResource:
+    return next(p for p in run.of_type(PLAN) if p.inputs["name"].endswith(f"-{tier}"))
+
+
+def _concurrency_alarms(run: ProgramRun) -> list[RecordedResource]:
+    return [a for a in run.of_type(ALARM) if a.inputs.get("metricName") == "ConcurrentExecutions"]
+
+
+def _comparable(value: Any) -> Any:
+    """Inputs with assets reduced to their paths, so two runs of the same program compare equal."""
+    if isinstance(value, pulumi.AssetArchive):
+        return {name: _comparable(asset) for name, asset in value.assets.items()}
+    if isinstance(value, pulumi.FileAsset):
+        return value.path
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
+def _changed(before: ProgramRun, after: ProgramRun) -> list[RecordedResource]:
+    """Resources of ``after`` whose inputs differ from the same resource (type and name) of ``before``, or new ones."""
+    previous = {(r.type, r.name): _comparable(r.inputs) for r in before.resources}
+    return [r for r in after.resources if previous.get((r.type, r.name)) != _comparable(r.inputs)]
+
+
+# --- the stack files' numbers, where they act -------------------------------------------------------------------
+
+
+def test_usage_plans_carry_the_stack_files_throttle_and_quota(stack_run: ProgramRun) -> None:
+    for tier, expected in stack_run.settings.plans.items():
+        plan = _plan_of_tier(stack_run, tier)
+        assert plan.inputs["throttleSettings"] == {
+            "rateLimit": expected.throttle.rate_limit,
+            "burstLimit": expected.throttle.burst_limit,
+        }
+        assert plan.inputs["quotaSettings"] == {"limit": expected.quota.limit, "period": expected.quota.period.value}
+    assert len(stack_run.of_type(PLAN)) == len(stack_run.settings.plans)
+
+
+def test_waf_rate_rule_carries_the_stack_files_limit_and_window(stack_run: ProgramRun) -> None:
+    rule = _rate_rule(stack_run)
+
+    assert (rule["limit"], rule["evaluationWindowSec"]) == (
+        stack_run.settings.waf.rate_limit,
+        stack_run.settings.waf.window_seconds,
+    )
+
+
+def test_stage_method_settings_carry_the_stack_files_throttle(stack_run: ProgramRun) -> None:
+    settings = stack_run.one(METHOD_SETTINGS).inputs["settings"]
+    throttle = stack_run.settings.api_gateway.throttle
+
+    assert (settings["throttlingRateLimit"], settings["throttlingBurstLimit"]) == (
+        throttle.rate_limit,
+        throttle.burst_limit,
+    )
+
+
+def test_function_carries_the_stack_files_memory_timeout_and_reserved_concurrency(stack_run: ProgramRun) -> None:
+    function = stack_run.one(FUNCTION).inputs
+    expected = stack_run.settings.lambda_
+
+    assert (function["memorySize"], function["timeout"], function.get("reservedConcurrentExecutions")) == (
+        expected.memory_mb,
+        expected.timeout_seconds,
+        expected.reserved_concurrency,
+    )
+
+
+def test_concurrency_alarm_fires_at_the_stack_files_share_of_reserved_concurrency(stack_run: ProgramRun) -> None:
+    threshold = stack_run.settings.lambda_.concurrency_alarm_threshold
+
+    assert threshold is not None
+    assert [a.inputs["threshold"] for a in _concurrency_alarms(stack_run)] == [threshold]
+
+
+def test_dev_and_prod_differ_in_the_numbers_their_files_declare(stack_runs: dict[str, ProgramRun]) -> None:
+    dev, prod = stack_runs["dev"], stack_runs["prod"]
+
+    assert _rate_rule(dev)["limit"] == dev.settings.waf.rate_limit != _rate_rule(prod)["limit"]
+    assert (
+        dev.one(FUNCTION).inputs["memorySize"]
+        == dev.settings.lambda_.memory_mb
+        != prod.one(FUNCTION).inputs["memorySize"]
+    )
+    assert (
+        _plan_of_tier(dev, "standard").inputs["quotaSettings"]["limit"]
+        == dev.settings.plans["standard"].quota.limit
+        != _plan_of_tier(prod, "standard").inputs["quotaSettings"]["limit"]
+    )
+
+
+# One number edited in a copy of the prod stack file -> (resource type, how many, input path, new value).
+EDITS = {
+    "standard plan rate": (
+        ("tiered-api:plans", "standard", "throttle", "rateLimit"),
+        40,
+        {PLAN: 1},
+        ("throttleSettings", "rateLimit"),
+    ),
+    "premium plan quota": (
+        ("tiered-api:plans", "premium", "quota", "limit"),
+        60_000,
+        {PLAN: 1},
+        ("quotaSettings", "limit"),
+    ),
+    "waf limit": (("tiered-api:waf", "rateLimit"), 1500, {WEB_ACL: 1}, None),
+    "stage burst": (
+        ("tiered-api:apiGateway", "throttle", "burstLimit"),
+        300,
+        {METHOD_SETTINGS: 1},
+        ("settings", "throttlingBurstLimit"),
+    ),
+    "lambda memory": (("tiered-api:lambda", "memoryMb"), 2048, {FUNCTION: 1}, ("memorySize",)),
+    "reserved concurrency": (
+        ("tiered-api:lambda", "reservedConcurrency"),
+        150,
+        # the dashboard draws the reserved line on the concurrency graph
+        {FUNCTION: 1, ALARM: 1, DASHBOARD: 1},
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_editing_one_number_changes_exactly_the_resource_it_configures(
+    edit: str,
+    stack_runs: dict[str, ProgramRun],
+    stack_config: Callable[[str], dict[str, Any]],
+    write_stack_file: Callable[..., Path],
+) -> None:
+    # GIVEN a copy of prod's stack file with one number changed
+    (key, *path, leaf), value, expected_types, input_path = EDITS[edit]
+    config = stack_config("prod")
+    target = config[key]
+    for step in path:
+        target = target[step]
+    assert target[leaf] != value
+    target[leaf] = value
+
+    # WHEN the program runs from it
+    edited = run_program("prod", config_file=write_stack_file(config))
+
+    # THEN exactly the resources that number configures change, and carry the new number
+    changed = _changed(stack_runs["prod"], edited)
+    assert Counter(r.type for r in changed) == Counter(expected_types)
+    assert len(edited.resources) == len(stack_runs["prod"].resources)
+    if input_path is not None:
+        assert changed[0].get(*input_path) == value
+
+
+# --- dependencies AWS needs ----------------------------------------------------------------------------------------
+
+
+def test_waf_association_waits_for_the_stage_and_names_its_arn(stack_run: ProgramRun) -> None:
+    association = stack_run.one("aws:wafv2/webAclAssociation:WebAclAssociation")
+    stage = stack_run.one(STAGE)
+
+    assert stack_run.depends_on(association, stage)
+    assert association.inputs["resourceArn"].endswith(f"/stages/{stage.inputs['stageName']}")
+
+
+def test_usage_plans_wait_for_the_stage(stack_run: ProgramRun) -> None:
+    stage = stack_run.one(STAGE)
+
+    assert all(stack_run.depends_on(plan, stage) for plan in stack_run.of_type(PLAN))
+
+
+def test_stage_and_method_settings_wait_for_the_managed_account_role(stack_run: ProgramRun) -> None:
+    account = stack_run.one(ACCOUNT)
+
+    assert stack_run.settings.api_gateway.manage_account_role
+    assert stack_run.depends_on(stack_run.one(STAGE), account)
+    assert stack_run.depends_on(stack_run.one(METHOD_SETTINGS), account)
+
+
+def test_a_stack_that_opts_out_of_the_account_role_creates_no_account(
+    stack_config: Callable[[str], dict[str, Any]], write_stack_file: Callable[..., Path]
+) -> None:
+    config = stack_config("prod")
+    config["tiered-api:apiGateway"]["manageAccountRole"] = False
+
+    run = run_program("prod", config_file=write_stack_file(config))
+
+    assert run.of_type(ACCOUNT) == []
+    assert all("apigateway.amazonaws.com" not in r.inputs["assumeRolePolicy"] for r in run.of_type("aws:iam/role:Role"))
+    assert run.one(METHOD_SETTINGS).get("settings", "loggingLevel") == run.settings.api_gateway.logging_level.value
+
+
+# --- keys and outputs -------------------------------------------------------------------------------------------
+
+
+def test_every_method_requires_an_api_key(stack_run: ProgramRun) -> None:
+    methods = stack_run.of_type(METHOD)
+
+    assert methods
+    assert all(m.inputs["apiKeyRequired"] is True for m in methods)
+
+
+def test_no_api_key_is_given_a_value(stack_run: ProgramRun) -> None:
+    keys = stack_run.of_type(KEY)
+
+    assert len(keys) == len(stack_run.settings.consumers)
+    assert all("value" not in k.inputs for k in keys)
+
+
+def test_exported_api_key_ids_are_the_bound_key_ids_one_per_consumer(stack_run: ProgramRun) -> None:
+    exported = stack_run.outputs["api_key_ids"]
+    bound = {b.inputs["keyId"] for b in stack_run.of_type(PLAN_KEY)}
+
+    assert set(exported) == set(stack_run.settings.consumers)
+    assert set(exported.values()) == bound
+    assert all(k.inputs.get("value") is None for k in stack_run.of_type(KEY))
+
+
+def test_program_exports_exactly_the_contracts_outputs(stack_run: ProgramRun) -> None:
+    assert set(stack_run.outputs) == EXPORTS
+
+
+def test_exported_url_and_stage_are_the_stages(stack_run: ProgramRun) -> None:
+    stage_name = stack_run.settings.api_gateway.stage_name
+
+    assert stack_run.outputs["stage_name"] == stage_name
+    assert stack_run.outputs["api_url"].startswith("https://")
+    assert stack_run.outputs["api_url"].endswith(f"/{stage_name}")
+
+
+def test_function_uses_the_tables_the_program_exports(stack_run: ProgramRun) -> None:
+    variables = stack_run.one(FUNCTION).get("environment", "variables")
+
+    assert variables["ITEMS_TABLE_NAME"] == stack_run.outputs["items_table_name"]
+    assert variables["RATE_LIMIT_TABLE_NAME"] == stack_run.outputs["rate_limit_table_name"]
+
+
+# --- make plan ---------------------------------------------------------------------------------------------------
+
+
+def test_plan_of_prod_lists_every_resource_the_stack_creates(
+    capsys: pytest.CaptureFixture[str], stack_runs: dict[str, ProgramRun]
+) -> None:
+    created = [r for r in stack_runs["prod"].resources if r.custom]
+
+    assert plan_main(["--stack", "prod"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(f": {len(created)} resources")
+    for resource in created:
+        assert any(line.split()[:2] == [resource.type, resource.name] for line in lines), resource.name
+    assert {r.type for r in created} >= {FUNCTION, STAGE, PLAN, KEY, WEB_ACL, METHOD_SETTINGS, ALARM}
