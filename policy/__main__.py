@@ -11,10 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policy.checklist import build_policies  # noqa: E402
-from policy.context import engine_context  # noqa: E402
+from policy.checklist import build_policies
+from policy.context import engine_context
 
 PolicyPack(
     name="tiered-api-checklist",

@@ -127,7 +127,9 @@ def _props(resource: RecordedResource) -> Any:
 
 
 def _resource_args(resource: RecordedResource) -> ResourceValidationArgs:
-    return ResourceValidationArgs(resource.type, _props(resource), resource.urn, resource.name, _options(resource), None)
+    return ResourceValidationArgs(
+        resource.type, _props(resource), resource.urn, resource.name, _options(resource), None
+    )
 
 
 def _policy_resources(resources: Sequence[RecordedResource]) -> list[PolicyResource]:

@@ -33,9 +33,7 @@ ContextProvider = Callable[[], StackContext]
 ReportViolation = Callable[..., None]
 
 CHECKLIST: dict[str, Rule] = {
-    rule.id: rule
-    for module in (apigateway, waf, lambda_, dynamodb, network, governance)
-    for rule in module.RULES
+    rule.id: rule for module in (apigateway, waf, lambda_, dynamodb, network, governance) for rule in module.RULES
 }
 SUPPRESSIONS_POLICY = "SUPPRESSIONS"
 

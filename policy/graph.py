@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = [
-    "T",
     "Finding",
     "LinkedResource",
     "ResourceLike",
     "StackGraph",
+    "T",
     "as_list",
     "flag",
     "json_document",

@@ -10,11 +10,11 @@ from handler.contract import ROUTES
 from handler.models import gateway_request_schemas
 from policy.context import StackContext
 from policy.graph import (
-    T,
     Finding,
     LinkedResource,
     ResourceLike,
     StackGraph,
+    T,
     as_list,
     flag,
     json_document,
@@ -179,7 +179,7 @@ def method_auth(resource: ResourceLike, _: StackContext) -> Iterator[str]:
 )
 def request_validation(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     schemas = gateway_request_schemas()
-    route_models = {(r.method, r.path): r.request_model for r in ROUTES}
+    route_models: dict[tuple[str, str | None], str | None] = {(r.method, r.path): r.request_model for r in ROUTES}
     models = {str(m.props.get("name")): m for m in graph.of_type(T.MODEL)}
     for method in graph.of_type(T.METHOD):
         verb = str(method.props.get("httpMethod", "")).upper()
@@ -187,9 +187,7 @@ def request_validation(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
             continue
         validators = graph.dependencies(method, T.REQUEST_VALIDATOR)
         needs_body = verb in BODY_METHODS
-        needs_parameters = any(
-            flag(required) for required in _mapping(method.props.get("requestParameters")).values()
-        )
+        needs_parameters = any(flag(required) for required in _mapping(method.props.get("requestParameters")).values())
         if (needs_body or needs_parameters) and (not method.props.get("requestValidatorId") or not validators):
             yield Finding(f"method {method.name} ({verb}) has no request validator", method.urn)
             continue
@@ -279,7 +277,9 @@ def _plan_problems(graph: StackGraph, plan: LinkedResource, stages: list[LinkedR
     for binding in bound:
         target = [s for s in stages if s.props.get("stageName") == binding.get("stage")]
         if not target:
-            yield Finding(f"usage plan {plan.name} names stage {binding.get('stage')!r}, not one of this stack's", plan.urn)
+            yield Finding(
+                f"usage plan {plan.name} names stage {binding.get('stage')!r}, not one of this stack's", plan.urn
+            )
         elif not any(graph.depends_on(plan, s) for s in target):
             yield Finding(f"usage plan {plan.name} does not wait for stage {binding.get('stage')!r} to exist", plan.urn)
     throttle = _mapping(plan.props.get("throttleSettings"))

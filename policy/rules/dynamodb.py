@@ -7,7 +7,7 @@ from typing import Any
 
 from handler.tables import ITEMS_KEY
 from policy.context import StackContext
-from policy.graph import T, Finding, ResourceLike, StackGraph, flag
+from policy.graph import Finding, ResourceLike, StackGraph, T, flag
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]

@@ -9,11 +9,11 @@ from typing import Any
 
 from policy.context import StackContext
 from policy.graph import (
-    T,
     Finding,
     LinkedResource,
     ResourceLike,
     StackGraph,
+    T,
     as_list,
     number,
     policy_statements,
@@ -55,7 +55,10 @@ ALLOWED_MANAGED_POLICIES = frozenset(
 )
 
 
-@stack_rule("LOG-RETENTION", "Every log group the stack's resources write to is created by the stack, with the configured retention")
+@stack_rule(
+    "LOG-RETENTION",
+    "Every log group the stack's resources write to is created by the stack, with the configured retention",
+)
 def log_retention(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     wanted = context.settings.log_retention_days
     for group in graph.of_type(T.LOG_GROUP):
@@ -101,6 +104,12 @@ def no_wildcards(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
                 continue
             for problem in _statement_problems(graph, statement):
                 yield Finding(f"{owner.name}: {problem}", owner.urn)
+    # In a key policy "*" as resource means the key itself; every action of KMS is still too much.
+    for key in graph.of_type(T.KMS_KEY):
+        for statement in policy_statements(key.props.get("policy")):
+            broad = [a for a in statement_values(statement, "Action") if a in ("*", "kms:*")]
+            if statement.get("Effect") == "Allow" and broad:
+                yield Finding(f"key {key.name}: its key policy allows {broad}", key.urn)
 
 
 def _identity_policies(graph: StackGraph) -> Iterator[tuple[LinkedResource, Any]]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 
 from components.settings import API_GATEWAY_MAX_INTEGRATION_TIMEOUT_SECONDS
 from policy.context import StackContext
-from policy.graph import T, Finding, LinkedResource, ResourceLike, StackGraph, as_list, flag, number
+from policy.graph import Finding, LinkedResource, ResourceLike, StackGraph, T, as_list, flag, number
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]
@@ -15,7 +15,9 @@ __all__ = ["RULES"]
 MIN_PYTHON_MINOR = 12
 # Names that announce a secret, and values shaped like one (AWS keys, PEM blocks, common token formats).
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL", re.IGNORECASE)
-SECRET_VALUE = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----|\bgh[pousr]_[A-Za-z0-9]{20,}")
+SECRET_VALUE = re.compile(
+    r"\b(AKIA|ASIA)[0-9A-Z]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY-----|\bgh[pousr]_[A-Za-z0-9]{20,}"
+)
 MIN_AZS = 2
 
 
@@ -123,7 +125,9 @@ def function_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
         logging = function.props.get("loggingConfig")
         logging = logging if isinstance(logging, Mapping) else {}
         if logging.get("logFormat") != "JSON":
-            yield Finding(f"function {function.name}: log format is {logging.get('logFormat')!r}, not JSON", function.urn)
+            yield Finding(
+                f"function {function.name}: log format is {logging.get('logFormat')!r}, not JSON", function.urn
+            )
         group = logging.get("logGroup") or f"/aws/lambda/{function.props.get('name', function.name)}"
         if group not in groups:
             yield Finding(
@@ -150,7 +154,9 @@ def invoke_permission(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
                 f"{permission.name}: source ARN {source!r} is not scoped to this stack's REST API", permission.urn
             )
         if props.get("action") != "lambda:InvokeFunction":
-            yield Finding(f"{permission.name} grants {props.get('action')!r}, not lambda:InvokeFunction", permission.urn)
+            yield Finding(
+                f"{permission.name} grants {props.get('action')!r}, not lambda:InvokeFunction", permission.urn
+            )
 
 
 @resource_rule("LAMBDA-ENV-SECRETS", "No secrets in Lambda environment variables", T.FUNCTION)

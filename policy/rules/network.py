@@ -7,10 +7,10 @@ from typing import Any
 
 from policy.context import StackContext
 from policy.graph import (
-    T,
     Finding,
     LinkedResource,
     StackGraph,
+    T,
     as_list,
     number,
     policy_statements,
@@ -110,9 +110,7 @@ def function_dynamodb_actions(graph: StackGraph, function: LinkedResource) -> se
     actions: set[str] = set()
     for role in graph.dependencies(function, T.ROLE):
         documents = [p.props.get("policy") for p in graph.dependents(role, T.ROLE_POLICY)]
-        documents += [
-            p.get("policy") for p in as_list(role.props.get("inlinePolicies")) if isinstance(p, Mapping)
-        ]
+        documents += [p.get("policy") for p in as_list(role.props.get("inlinePolicies")) if isinstance(p, Mapping)]
         for document in documents:
             for statement in policy_statements(document):
                 if statement.get("Effect") == "Allow":

@@ -8,7 +8,7 @@ from typing import Any
 
 from components.settings import WAF_MIN_LIMIT
 from policy.context import StackContext
-from policy.graph import T, Finding, ResourceLike, StackGraph, as_list, flag, number
+from policy.graph import Finding, ResourceLike, StackGraph, T, as_list, flag, number
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]
@@ -70,11 +70,11 @@ def managed_groups(acl: ResourceLike, _: StackContext) -> Iterator[str]:
         if statement is not None and statement.get("vendorName") == "AWS":
             groups[str(statement.get("name"))] = rule
     for required in REQUIRED_MANAGED_GROUPS:
-        rule = groups.get(required)
-        if rule is None:
+        found = groups.get(required)
+        if found is None:
             yield f"web ACL {acl.name} does not run {required}"
             continue
-        override = rule.get("overrideAction")
+        override = found.get("overrideAction")
         if not isinstance(override, Mapping) or "none" not in override or "count" in override:
             yield f"web ACL {acl.name}: {required} only counts; its override action must be none"
 

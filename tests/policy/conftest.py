@@ -34,7 +34,9 @@ ContextFactory = Callable[..., StackContext]
 def make_context() -> ContextFactory:
     """A context for a stack's settings; the real suppression file unless another is given."""
 
-    def make(settings: StackSettings, suppressions: SuppressionFile | None = None, today: dt.date = TODAY) -> StackContext:
+    def make(
+        settings: StackSettings, suppressions: SuppressionFile | None = None, today: dt.date = TODAY
+    ) -> StackContext:
         return StackContext(
             stack=settings.stack,
             settings=settings,

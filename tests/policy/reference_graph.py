@@ -155,9 +155,14 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
         net,
         (vpc,),
     )
-    flow_group = g.add("aws:cloudwatch/logGroup:LogGroup", f"{name}-network-flow-logs", {"retentionInDays": retention}, net)
+    flow_group = g.add(
+        "aws:cloudwatch/logGroup:LogGroup", f"{name}-network-flow-logs", {"retentionInDays": retention}, net
+    )
     flow_role = g.add(
-        "aws:iam/role:Role", f"{name}-network-flow-logs", {"assumeRolePolicy": _trust("vpc-flow-logs.amazonaws.com")}, net
+        "aws:iam/role:Role",
+        f"{name}-network-flow-logs",
+        {"assumeRolePolicy": _trust("vpc-flow-logs.amazonaws.com")},
+        net,
     )
     flow_group_arn = _arn("logs", region, f"log-group:{flow_group.name}")
     g.add(
@@ -199,7 +204,9 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
         {"name": f"/aws/lambda/{function_name}", "retentionInDays": retention},
         api,
     )
-    role = g.add("aws:iam/role:Role", f"{name}-api-function-role", {"assumeRolePolicy": _trust("lambda.amazonaws.com")}, api)
+    role = g.add(
+        "aws:iam/role:Role", f"{name}-api-function-role", {"assumeRolePolicy": _trust("lambda.amazonaws.com")}, api
+    )
     vpc_access = g.add(
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         f"{name}-api-function-vpc-access",
@@ -296,14 +303,20 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
         resources[path] = g.add(
             "aws:apigateway/resource:Resource",
             f"{name}-api-res{path.replace('/', '-').replace('{', '').replace('}', '')}",
-            {"restApi": api_id, "parentId": f"{parent.name}-id" if parent else f"{rest_api.name}-root", "pathPart": part},
+            {
+                "restApi": api_id,
+                "parentId": f"{parent.name}-id" if parent else f"{rest_api.name}-root",
+                "pathPart": part,
+            },
             api,
             (rest_api, parent) if parent else (rest_api,),
         )
     definition += list(resources.values())
     for route in ROUTES:
         resource = resources.get(route.path)
-        key = f"{route.method.lower()}{route.path.replace('/', '-').replace('{', '').replace('}', '') or '-root'}"
+        method_key = (
+            f"{route.method.lower()}{route.path.replace('/', '-').replace('{', '').replace('}', '') or '-root'}"
+        )
         validator = validators["body" if route.request_model else "parameters"]
         parameters = {f"method.request.path.{p}": True for p in route.path_parameters}
         parameters |= {f"method.request.querystring.{q.name}": q.required for q in route.query_parameters}
@@ -321,11 +334,18 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
         if route.request_model:
             method_inputs["requestModels"] = {"application/json": route.request_model}
             deps.append(models[route.request_model])
-        method = g.add("aws:apigateway/method:Method", f"{name}-api-method-{key}", method_inputs, api, tuple(deps))
+        method = g.add(
+            "aws:apigateway/method:Method", f"{name}-api-method-{method_key}", method_inputs, api, tuple(deps)
+        )
         integration = g.add(
             "aws:apigateway/integration:Integration",
-            f"{name}-api-integration-{key}",
-            {"restApi": api_id, "resourceId": method_inputs["resourceId"], "httpMethod": route.method, "type": "AWS_PROXY"},
+            f"{name}-api-integration-{method_key}",
+            {
+                "restApi": api_id,
+                "resourceId": method_inputs["resourceId"],
+                "httpMethod": route.method,
+                "type": "AWS_PROXY",
+            },
             api,
             (rest_api, method, function),
         )
@@ -451,7 +471,10 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
             {
                 "name": f"{name}-{tier}",
                 "apiStages": [{"apiId": api_id, "stage": gateway.stage_name}],
-                "throttleSettings": {"rateLimit": plan.throttle.rate_limit, "burstLimit": float(plan.throttle.burst_limit)},
+                "throttleSettings": {
+                    "rateLimit": plan.throttle.rate_limit,
+                    "burstLimit": float(plan.throttle.burst_limit),
+                },
                 "quotaSettings": {"limit": float(plan.quota.limit), "period": plan.quota.period.value},
             },
             thr,
@@ -554,7 +577,7 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
     threshold = lam.concurrency_alarm_threshold
     if threshold is not None:
         alarms.insert(0, ("lambda-concurrency", "AWS/Lambda", "ConcurrentExecutions", threshold, (function,)))
-    for alarm, namespace, metric, value, deps in alarms:
+    for alarm, namespace, metric, value, watched in alarms:
         g.add(
             "aws:cloudwatch/metricAlarm:MetricAlarm",
             f"{name}-observability-{alarm}",
@@ -569,6 +592,6 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
                 "alarmActions": [topic_arn],
             },
             obs,
-            (topic, *deps),
+            (topic, *watched),
         )
     return g.resources

@@ -32,7 +32,9 @@ def test_the_registry_holds_every_checklist_row_in_order() -> None:
     assert list(CHECKLIST) == CHECKLIST_ROWS
 
 
-def test_every_policy_is_mandatory_and_named_after_its_row(reference_graphs: dict[str, Graph], make_context: ContextFactory) -> None:
+def test_every_policy_is_mandatory_and_named_after_its_row(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
     context = make_context(reference_graphs["dev"].settings)
     policies = build_policies(lambda: context)
     assert [p.name for p in policies] == [*CHECKLIST_ROWS, SUPPRESSIONS_POLICY]
@@ -47,7 +49,9 @@ def test_a_resource_violation_is_attributed_to_the_resource(
     _, mutate = MUTATIONS["LAMBDA-TIMEOUT"]
     evaluation = evaluate(mutate(graph.resources), make_context(graph.settings))
     function = next(r for r in graph.resources if r.type == "aws:lambda/function:Function")
-    assert [(v.rule, v.resource, v.urn) for v in evaluation.violations] == [("LAMBDA-TIMEOUT", function.name, function.urn)]
+    assert [(v.rule, v.resource, v.urn) for v in evaluation.violations] == [
+        ("LAMBDA-TIMEOUT", function.name, function.urn)
+    ]
 
 
 def test_an_unknown_value_makes_a_policy_unable_to_run_rather_than_fail(
@@ -82,3 +86,17 @@ def test_the_engine_context_reads_the_stack_and_config_the_cli_hands_the_analyze
     # THEN it holds the same settings the program loads from the stack file
     assert context.stack == "prod"
     assert context.settings == load_settings("prod", config)
+
+
+def test_a_key_policy_granting_every_kms_action_breaks_iam_no_star(
+    recorded_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = recorded_graphs["prod"]
+
+    def grant_everything(inputs: dict) -> None:
+        document = json.loads(inputs["policy"])
+        document["Statement"][0]["Action"] = "kms:*"
+        inputs["policy"] = json.dumps(document)
+
+    broken = edit("aws:kms/key:Key", grant_everything)(graph.resources)
+    assert evaluate(broken, make_context(graph.settings)).rules() == {"IAM-NO-STAR"}

@@ -15,8 +15,10 @@ def test_each_real_stack_graph_has_no_mandatory_violation(
         evaluation = evaluate(graph.resources, make_context(graph.settings))
         # THEN each excused violation is shown with its reason, and nothing else is reported
         for applied in evaluation.suppressed:
-            print(f"{stack}: {applied.suppression.rule} on {applied.suppression.resource} suppressed: "
-                  f"{applied.suppression.reason} ({applied.message})")
+            print(
+                f"{stack}: {applied.suppression.rule} on {applied.suppression.resource} suppressed: "
+                f"{applied.suppression.reason} ({applied.message})"
+            )
         assert [(v.rule, v.resource, v.message) for v in evaluation.mandatory] == [], stack
         assert evaluation.unknown == []
 
@@ -32,9 +34,7 @@ def test_each_applied_suppression_is_an_entry_of_the_reviewed_file(
             assert len(applied.suppression.reason.strip()) >= 10
 
 
-def test_the_hand_built_graphs_pass_every_row(
-    reference_graphs: dict[str, Graph], make_context: ContextFactory
-) -> None:
+def test_the_hand_built_graphs_pass_every_row(reference_graphs: dict[str, Graph], make_context: ContextFactory) -> None:
     for stack, graph in reference_graphs.items():
         evaluation = evaluate(graph.resources, make_context(graph.settings))
         assert [(v.rule, v.resource, v.message) for v in evaluation.violations] == [], stack

@@ -49,7 +49,9 @@ def test_a_suppression_matches_a_resource_by_urn_suffix(
     assert evaluate(graph.resources, context).violations == []
 
 
-def test_a_suppression_excuses_only_its_own_rule(reference_graphs: dict[str, Graph], make_context: ContextFactory) -> None:
+def test_a_suppression_excuses_only_its_own_rule(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
     graph, table = _dev_without_pitr(reference_graphs)
     context = make_context(graph.settings, _file({"rule": "DDB-STREAM", "resource": table, "reason": "a" * 12}))
     assert evaluate(graph.resources, context).rules() == {"DDB-PITR"}
