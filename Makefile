@@ -49,3 +49,11 @@ openapi: $(VENV)/.installed
 
 plan: $(VENV)/.installed
 	@$(PY) -m tools.plan $(PLAN_ARGS) $(if $(JSON),--json,)
+
+# --- tier reviews ---
+BASE ?=
+
+.PHONY: tiers
+
+tiers: $(VENV)/.installed
+	@$(PY) -m tools.tiers $(if $(BASE),--base $(BASE),)
