@@ -235,8 +235,13 @@ def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
-def api_definition(routes: Sequence[Route], schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Everything that defines the REST API, as JSON-able data; the resources are built from it."""
+def api_definition(
+    routes: Sequence[Route], schemas: Mapping[str, Mapping[str, Any]], function_name: str
+) -> dict[str, Any]:
+    """Everything that defines the REST API, as JSON-able data; the resources are built from it.
+
+    A deployment snapshots its integrations' targets too, so the function they proxy to is part of it.
+    """
     methods = []
     for route in routes:
         if route.request_model is not None and route.request_model not in schemas:
@@ -251,7 +256,7 @@ def api_definition(routes: Sequence[Route], schemas: Mapping[str, Mapping[str, A
                 "requestModel": route.request_model,
                 "requestParameters": _request_parameters(route),
                 "validator": VALIDATE_BODY_AND_PARAMETERS if route.request_model else VALIDATE_PARAMETERS,
-                "integration": {"type": "AWS_PROXY", "integrationHttpMethod": "POST"},
+                "integration": {"type": "AWS_PROXY", "integrationHttpMethod": "POST", "function": function_name},
             }
         )
     return {
@@ -291,8 +296,10 @@ class Api(pulumi.ComponentResource):
     def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tieredapi:api:Api", name, None, opts)
         tags = dict(args.tags)
-        function = self._build_function(name, args, tags)
-        definition = api_definition(ROUTES, gateway_request_schemas())
+        # Named up front so its log group exists, with retention, before Lambda would create one without.
+        function_name = f"{name}-handler"
+        function = self._build_function(name, function_name, args, tags)
+        definition = api_definition(ROUTES, gateway_request_schemas(), function_name)
         rest_api = aws.apigateway.RestApi(
             f"{name}-rest-api",
             name=name,
@@ -339,10 +346,10 @@ class Api(pulumi.ComponentResource):
             }
         )
 
-    def _build_function(self, name: str, args: ApiArgs, tags: dict[str, str]) -> aws.lambda_.Function:
+    def _build_function(
+        self, name: str, function_name: str, args: ApiArgs, tags: dict[str, str]
+    ) -> aws.lambda_.Function:
         settings = args.lambda_settings
-        # Named up front so the log group exists, with retention, before Lambda would create one without.
-        function_name = f"{name}-handler"
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-function-logs",
             name=f"/aws/lambda/{function_name}",

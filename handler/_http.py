@@ -62,11 +62,10 @@ _PROBLEM_MESSAGES: Final = {
 
 
 def json_response(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response:
-    """``body`` is JSON-ready data or a pydantic model; ``None`` sends no body (204)."""
+    """``body`` is JSON-ready data; ``None`` sends no body (204)."""
     if body is None:
         return Response(status_code=status, content_type=None, body="", headers=headers)
-    text = body.model_dump_json() if hasattr(body, "model_dump_json") else json.dumps(body)
-    return Response(status_code=status, content_type=JSON, body=text, headers=headers)
+    return Response(status_code=status, content_type=JSON, body=json.dumps(body), headers=headers)
 
 
 def error_response(error: HandlerError | None, request_id: str) -> Response:
@@ -77,9 +76,8 @@ def error_response(error: HandlerError | None, request_id: str) -> Response:
         )
     status = next(_STATUS[cls] for cls in type(error).__mro__ if cls in _STATUS)
     body: dict[str, Any] = {"message": error.message, "request_id": request_id}
-    problems = getattr(error, "problems", ())
-    if problems:
-        body["errors"] = [{"field": problem.field, "message": problem.message} for problem in problems]
+    if isinstance(error, InvalidRequestError) and error.problems:
+        body["errors"] = [{"field": problem.field, "message": problem.message} for problem in error.problems]
     headers: dict[str, str] = {}
     if isinstance(error, MethodNotAllowedError):
         headers["Allow"] = ", ".join(error.allowed)
@@ -92,7 +90,7 @@ def error_response(error: HandlerError | None, request_id: str) -> Response:
 
 
 def rate_limit_headers(limit: int, remaining: int, reset_seconds: int) -> dict[str, str]:
-    """The IETF draft's RateLimit fields, as the seeds' clients expect on every limited response."""
+    """The IETF httpapi draft's RateLimit header fields (sent on every answer the limiter counted)."""
     return {
         "RateLimit-Limit": str(limit),
         "RateLimit-Remaining": str(remaining),

@@ -30,7 +30,6 @@ from handler._rules import (
     MIN_YEAR,
     YEAR_MESSAGE,
     YEAR_PATTERN,
-    is_valid_id,
     is_valid_year_text,
 )
 
@@ -51,7 +50,6 @@ __all__ = [
     "MessageResponse",
     "UpdateItemRequest",
     "gateway_request_schemas",
-    "is_valid_id",
 ]
 
 

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
@@ -42,8 +43,20 @@ def _free_port() -> int:
         return port
 
 
+def _port_in_use(port: int) -> bool:
+    # Otherwise the readiness probe could be answered by whatever already listens there.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return True
+        return False
+
+
 class DynamoDBLocal:
-    """One DynamoDB Local server. ``db_path=None`` keeps data in memory (lost on stop)."""
+    """One DynamoDB Local server. ``db_path=None`` keeps data in memory (lost on stop); ``extra_args`` go
+    to the jar as they are (e.g. ``-sharedDb`` so every access key sees the same tables)."""
 
     def __init__(
         self,
@@ -52,12 +65,14 @@ class DynamoDBLocal:
         db_path: Path | None = None,
         install_dir: Path | None = None,
         java: str = "java",
+        extra_args: Sequence[str] = (),
         startup_timeout: float = 30.0,
     ) -> None:
         self.port = port or _free_port()
         self.db_path = db_path
         self._install_dir = install_dir
         self._java = java
+        self._extra_args = tuple(extra_args)
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
@@ -88,6 +103,7 @@ class DynamoDBLocal:
             "-port",
             str(self.port),
             *storage,
+            *self._extra_args,
         ]
 
     def start(self) -> DynamoDBLocal:
@@ -95,9 +111,14 @@ class DynamoDBLocal:
         if self.running:
             raise DynamoDBLocalError(f"DynamoDB Local already running on {self.endpoint_url}")
         command = self.command()
+        if _port_in_use(self.port):
+            raise DynamoDBLocalError(
+                f"port {self.port} is already in use: stop what listens there or pick another"
+            )
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
-        self._output = tempfile.TemporaryFile()
+        # Lives as long as the process (closed in stop/kill), so no context manager can hold it.
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -132,9 +153,11 @@ class DynamoDBLocal:
         while True:
             try:
                 client.list_tables(Limit=1)
-                return
             except (BotoCoreError, ClientError):
                 pass
+            else:
+                if self._process.poll() is None:
+                    return
             if time.monotonic() > deadline:
                 raise DynamoDBLocalError(
                     f"DynamoDB Local did not answer on {self.endpoint_url} within {self._startup_timeout} s:"

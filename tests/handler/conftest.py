@@ -274,7 +274,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def emitted_metrics(text: str) -> list[str]:
     """Names of the EMF metrics in the output, one entry per emission."""
-    names = []
+    names: list[str] = []
     for record in json_lines(text):
         for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
             names.extend(metric["Name"] for metric in directive["Metrics"])

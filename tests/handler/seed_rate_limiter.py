@@ -28,7 +28,7 @@ class SeedRateLimiter:
         limit: int,
         window_seconds: int,
         clock: Callable[[], float] = time.time,
-        after_read: Callable[[], None] = lambda: None,
+        after_read: Callable[[], object] = lambda: None,
     ) -> None:
         self._client = client
         self._table = table_name

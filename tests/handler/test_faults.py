@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import boto3
 import pytest
@@ -140,7 +141,7 @@ def test_dynamodb_client_retries_are_bounded_with_standard_backoff_and_timeouts(
     config = app_module._dynamodb.meta.config
 
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
-    assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    assert (config.connect_timeout, config.read_timeout) == (0.5, 1.0)
 
 
 # Races between concurrent invocations. Lambda runs one request per process at a time (and Powertools'
@@ -152,7 +153,8 @@ def _invoke_in_process(environment: dict[str, str], event: dict, barrier) -> int
     from handler.app import lambda_handler
 
     barrier.wait(timeout=60)
-    return lambda_handler(event, FakeLambdaContext())["statusCode"]
+    context: Any = FakeLambdaContext()
+    return lambda_handler(event, context)["statusCode"]
 
 
 def _race(build_event, dynamodb_client, bodies: list[dict]) -> tuple[list[int], list[dict]]:

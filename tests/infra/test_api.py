@@ -434,7 +434,9 @@ def test_deployment_waits_for_every_method_and_integration(api_run: ProgramRun) 
 def test_deployment_trigger_is_the_hash_of_the_api_definition(api_run: ProgramRun) -> None:
     deployment = api_run.one("aws:apigateway/deployment:Deployment")
 
-    expected = redeployment_hash(api_definition(ROUTES, gateway_request_schemas()))
+    expected = redeployment_hash(
+        api_definition(ROUTES, gateway_request_schemas(), api_run.one(FUNCTION).inputs["name"])
+    )
     assert deployment.inputs["triggers"] == {"redeployment": expected}
 
 
@@ -442,7 +444,9 @@ def test_redeployment_hash_is_the_same_for_the_same_definition_in_any_key_order(
     schemas = gateway_request_schemas()
     reordered = {name: dict(reversed(list(schema.items()))) for name, schema in reversed(list(schemas.items()))}
 
-    assert redeployment_hash(api_definition(ROUTES, schemas)) == redeployment_hash(api_definition(ROUTES, reordered))
+    assert redeployment_hash(api_definition(ROUTES, schemas, "fn")) == redeployment_hash(
+        api_definition(ROUTES, reordered, "fn")
+    )
 
 
 def test_redeployment_hash_changes_when_a_route_changes() -> None:
@@ -453,7 +457,9 @@ def test_redeployment_hash_changes_when_a_route_changes() -> None:
         ROUTES[listing], query_parameters=(*ROUTES[listing].query_parameters, QueryParameter("sort", False, "order"))
     )
 
-    assert redeployment_hash(api_definition(changed, schemas)) != redeployment_hash(api_definition(ROUTES, schemas))
+    assert redeployment_hash(api_definition(changed, schemas, "fn")) != redeployment_hash(
+        api_definition(ROUTES, schemas, "fn")
+    )
 
 
 def test_redeployment_hash_changes_when_a_model_changes() -> None:
@@ -461,14 +467,24 @@ def test_redeployment_hash_changes_when_a_model_changes() -> None:
     name = sorted(schemas)[0]
     changed = {**schemas, name: {**schemas[name], "maxProperties": 3}}
 
-    assert redeployment_hash(api_definition(ROUTES, changed)) != redeployment_hash(api_definition(ROUTES, schemas))
+    assert redeployment_hash(api_definition(ROUTES, changed, "fn")) != redeployment_hash(
+        api_definition(ROUTES, schemas, "fn")
+    )
+
+
+def test_redeployment_hash_changes_when_the_integrations_target_another_function() -> None:
+    schemas = gateway_request_schemas()
+
+    assert redeployment_hash(api_definition(ROUTES, schemas, "fn")) != redeployment_hash(
+        api_definition(ROUTES, schemas, "other-fn")
+    )
 
 
 def test_api_definition_refuses_a_route_naming_an_unknown_model() -> None:
     route = dataclasses.replace(ROUTES[0], request_model="NoSuchModel")
 
     with pytest.raises(ValueError, match="NoSuchModel"):
-        api_definition([route], gateway_request_schemas())
+        api_definition([route], gateway_request_schemas(), "fn")
 
 
 # --- stage, logs and account ------------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""A real cold start, in a fresh interpreter as Lambda would run it: what gets imported, and what the
+first invocation emits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handler._tracing import tracing_enabled
+
+from .conftest import app_environment, emitted_metrics, json_lines, load_event
+
+ROOT = Path(__file__).resolve().parents[2]
+COLD_START = """
+import json, sys
+from handler.app import lambda_handler
+heavy = sorted(name for name in ("pydantic", "aws_xray_sdk", "pulumi", "yaml") if name in sys.modules)
+print(json.dumps({"heavy_modules_after_import": heavy}))
+
+class Context:
+    function_name = "tiered-api-handler"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:tiered-api-handler"
+    aws_request_id = "cold-start-request"
+
+print(json.dumps({"status": lambda_handler(json.loads(sys.stdin.read()), Context())["statusCode"]}))
+"""
+
+
+LAMBDA_WITH_TRACING = {
+    "LAMBDA_TASK_ROOT": str(ROOT),
+    "POWERTOOLS_TRACE_DISABLED": "false",
+    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+}
+
+
+def _cold_start(environment: dict[str, str]) -> str:
+    event = load_event("get_item.json")
+    event["path"] = "/items/never-created"
+    event["pathParameters"] = {"id": "never-created"}
+    result = subprocess.run(
+        [sys.executable, "-c", COLD_START],
+        input=json.dumps(event),
+        cwd=ROOT,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def cold_start_output(app_tables, dynamodb_local) -> str:
+    return _cold_start(app_environment(app_tables))
+
+
+def test_importing_the_handler_loads_neither_pydantic_nor_xray_nor_pulumi(cold_start_output):
+    records = json_lines(cold_start_output)
+
+    assert {"heavy_modules_after_import": []} in records
+
+
+def test_first_invocation_answers_and_emits_the_cold_start_metric(cold_start_output):
+    records = json_lines(cold_start_output)
+
+    assert {"status": 404} in records
+    assert emitted_metrics(cold_start_output) == ["ColdStart"]
+
+
+def test_in_lambda_with_tracing_on_xray_is_loaded_and_requests_still_answer(app_tables, dynamodb_local):
+    output = _cold_start({**app_environment(app_tables), **LAMBDA_WITH_TRACING})
+
+    records = json_lines(output)
+    assert {"heavy_modules_after_import": ["aws_xray_sdk"]} in records
+    assert {"status": 404} in records
+
+
+@pytest.mark.parametrize(
+    ("environment", "enabled"),
+    [
+        ({}, False),
+        ({"LAMBDA_TASK_ROOT": "/var/task"}, True),
+        ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"}, False),
+        ({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "1"}, False),
+        ({"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"}, False),
+    ],
+)
+def test_tracing_is_on_only_inside_lambda_unless_disabled(environment, enabled):
+    assert tracing_enabled(environment) is enabled

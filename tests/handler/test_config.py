@@ -1,0 +1,103 @@
+"""Configuration comes only from the environment, and a bad environment stops the cold start with a
+message naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from handler import config
+from handler.config import REQUIRED_VARIABLES, ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+VALID = {
+    config.ENV_ITEMS_TABLE_NAME: "items-dev",
+    config.ENV_RATE_LIMIT_TABLE_NAME: "rate-limit-dev",
+    config.ENV_RATE_LIMIT_REQUESTS: "50",
+    config.ENV_RATE_LIMIT_WINDOW_SECONDS: "60",
+    config.ENV_RATE_LIMIT_FAIL_OPEN: "False",
+    config.ENV_POWERTOOLS_SERVICE_NAME: "tiered-api",
+    config.ENV_POWERTOOLS_METRICS_NAMESPACE: "TieredApi",
+}
+
+
+def test_valid_environment_loads_typed_settings():
+    assert load_settings(VALID) == Settings(
+        items_table_name="items-dev",
+        rate_limit_table_name="rate-limit-dev",
+        rate_limit_requests=50,
+        rate_limit_window_seconds=60,
+        rate_limit_fail_open=False,
+        service_name="tiered-api",
+        metrics_namespace="TieredApi",
+    )
+
+
+@pytest.mark.parametrize("name", REQUIRED_VARIABLES)
+def test_missing_variable_is_named(name):
+    environment = {key: value for key, value in VALID.items() if key != name}
+
+    with pytest.raises(ConfigError, match=f"{name} is missing"):
+        load_settings(environment)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (config.ENV_ITEMS_TABLE_NAME, "ab"),
+        (config.ENV_ITEMS_TABLE_NAME, "items table"),
+        (config.ENV_RATE_LIMIT_TABLE_NAME, "rate/limit"),
+        (config.ENV_RATE_LIMIT_REQUESTS, "0"),
+        (config.ENV_RATE_LIMIT_REQUESTS, "-5"),
+        (config.ENV_RATE_LIMIT_REQUESTS, "ten"),
+        (config.ENV_RATE_LIMIT_REQUESTS, "1.5"),
+        (config.ENV_RATE_LIMIT_WINDOW_SECONDS, "0"),
+        (config.ENV_RATE_LIMIT_WINDOW_SECONDS, "86401"),
+        (config.ENV_RATE_LIMIT_FAIL_OPEN, "yes"),
+        (config.ENV_RATE_LIMIT_FAIL_OPEN, "1"),
+        (config.ENV_POWERTOOLS_METRICS_NAMESPACE, "   "),
+    ],
+)
+def test_invalid_variable_is_named_with_its_value(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**VALID, name: value})
+
+
+def test_every_problem_is_reported_at_once():
+    environment = {**VALID, config.ENV_RATE_LIMIT_REQUESTS: "0", config.ENV_RATE_LIMIT_FAIL_OPEN: "maybe"}
+    del environment[config.ENV_ITEMS_TABLE_NAME]
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environment)
+
+    message = str(raised.value)
+    for name in (
+        config.ENV_ITEMS_TABLE_NAME,
+        config.ENV_RATE_LIMIT_REQUESTS,
+        config.ENV_RATE_LIMIT_FAIL_OPEN,
+    ):
+        assert name in message
+
+
+@pytest.mark.parametrize("name", [config.ENV_RATE_LIMIT_WINDOW_SECONDS, config.ENV_ITEMS_TABLE_NAME])
+def test_cold_start_fails_naming_the_bad_variable(name):
+    # GIVEN a Lambda environment with one variable missing
+    environment = {key: value for key, value in {**os.environ, **VALID}.items() if key != name}
+
+    # WHEN the runtime imports the handler (a cold start)
+    result = subprocess.run(
+        [sys.executable, "-c", "import handler.app"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # THEN the import fails and says which variable
+    assert result.returncode != 0
+    assert f"ConfigError: invalid handler configuration: {name} is missing" in result.stderr

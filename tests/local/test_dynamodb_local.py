@@ -1,0 +1,99 @@
+"""The DynamoDB Local runner: starts on a free port, answers, keeps data on disk across restarts, can be
+killed like a crash, and says what to do when Java or the jar is missing."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
+
+from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, find_install_dir
+
+TABLE = {
+    "TableName": "runner-test",
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+def _client(server: DynamoDBLocal):
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="runner",
+        aws_secret_access_key="runner",
+        config=Config(connect_timeout=1, read_timeout=5, retries={"total_max_attempts": 1}),
+    )
+
+
+def test_session_server_answers_on_its_endpoint(dynamodb_local):
+    assert dynamodb_local.running
+    assert dynamodb_local.endpoint_url == f"http://127.0.0.1:{dynamodb_local.port}"
+    assert "TableNames" in _client(dynamodb_local).list_tables()
+
+
+def test_on_disk_data_survives_a_restart_on_the_same_port_and_a_kill_stops_it(tmp_path):
+    # GIVEN a server keeping its data on disk, with one item written
+    server = DynamoDBLocal(db_path=tmp_path / "ddb").start()
+    try:
+        port = server.port
+        _client(server).create_table(**TABLE)
+        _client(server).put_item(TableName="runner-test", Item={"pk": {"S": "kept"}})
+
+        # WHEN it is restarted
+        server.restart()
+
+        # THEN it is back on the same port with the same data
+        assert server.port == port
+        item = _client(server).get_item(TableName="runner-test", Key={"pk": {"S": "kept"}})
+        assert item["Item"] == {"pk": {"S": "kept"}}
+
+        # AND a kill takes it away at once, as a crash would
+        server.kill()
+        assert not server.running
+        with pytest.raises(EndpointConnectionError):
+            _client(server).list_tables()
+    finally:
+        server.stop()
+
+
+def test_stop_ends_the_process(tmp_path):
+    server = DynamoDBLocal().start()
+
+    server.stop()
+
+    assert not server.running
+    with pytest.raises(EndpointConnectionError):
+        _client(server).list_tables()
+
+
+def test_missing_java_says_how_to_install_a_jre():
+    with pytest.raises(DynamoDBLocalError, match="apt-get install default-jre-headless"):
+        DynamoDBLocal(java="no-such-java-binary").start()
+
+
+def test_missing_jar_says_to_run_make_setup(tmp_path):
+    with pytest.raises(DynamoDBLocalError, match="run `make setup`"):
+        DynamoDBLocal(install_dir=tmp_path).start()
+
+
+def test_missing_npm_package_says_to_run_make_setup(tmp_path):
+    with pytest.raises(DynamoDBLocalError, match="run `make setup`"):
+        find_install_dir(tmp_path)
+
+
+def test_a_taken_port_is_refused_rather_than_mistaken_for_a_started_server(dynamodb_local):
+    # The session server answers on its port; a second one must not take those answers for its own.
+    clash = DynamoDBLocal(port=dynamodb_local.port)
+
+    with pytest.raises(DynamoDBLocalError, match=f"port {dynamodb_local.port} is already in use"):
+        clash.start()
+    assert not clash.running
+
+
+def test_a_server_that_exits_at_start_is_reported_with_its_output():
+    with pytest.raises(DynamoDBLocalError, match="exited with code"):
+        DynamoDBLocal(extra_args=["-no-such-option"]).start()
