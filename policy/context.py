@@ -43,7 +43,8 @@ def engine_context() -> StackContext:
     """The context of the stack the Pulumi CLI is previewing or updating (inside the analyzer process)."""
     from pulumi.runtime.config import get_config_env
 
-    stack = os.environ.get("PULUMI_STACK", "")
+    # Some backends hand over a qualified name (<org>/<project>/<stack>); the stack files use the short one.
+    stack = os.environ.get("PULUMI_STACK", "").rsplit("/", 1)[-1]
     if not stack:
         raise RuntimeError("PULUMI_STACK is not set: the policy pack runs under `pulumi preview|up --policy-pack`")
     settings = load_settings(stack, get_config_env(), source=f"Pulumi.{stack}.yaml (stack config)")

@@ -100,3 +100,12 @@ def test_a_key_policy_granting_every_kms_action_breaks_iam_no_star(
 
     broken = edit("aws:kms/key:Key", grant_everything)(graph.resources)
     assert evaluate(broken, make_context(graph.settings)).rules() == {"IAM-NO-STAR"}
+
+
+def test_the_engine_context_accepts_a_qualified_stack_name(monkeypatch) -> None:
+    config = read_stack_config(ROOT / "Pulumi.dev.yaml")
+    monkeypatch.setenv("PULUMI_STACK", "acme/tiered-api/dev")
+    monkeypatch.setenv(
+        "PULUMI_CONFIG", json.dumps({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    )
+    assert engine_context().stack == "dev"
