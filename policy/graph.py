@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -163,7 +163,6 @@ class StackGraph:
 
     def __init__(self, resources: Iterable[LinkedResource]) -> None:
         self.resources = list(resources)
-        self._by_urn = {r.urn: r for r in self.resources}
 
     def of_type(self, *types: str) -> list[LinkedResource]:
         return [r for r in self.resources if r.resource_type in types]
@@ -197,17 +196,16 @@ class StackGraph:
         return {str(r.props["name"]): r for r in self.of_type(T.LOG_GROUP) if isinstance(r.props.get("name"), str)}
 
     def log_group_for_arn(self, arn: str, dependent: LinkedResource) -> LinkedResource | None:
-        """The stack's log group an ARN (``...:log-group:<name>[:*]``) points at, else the one the user depends on."""
-        match = re.search(r":log-group:(?P<name>[^:]+)", arn)
-        if match:
-            named = self.log_group_names().get(match.group("name"))
-            if named is not None:
-                return named
-        groups = self.dependencies(dependent, T.LOG_GROUP)
-        # Auto-named groups have no name input; the dependency is the link then.
-        unnamed = [g for g in groups if not isinstance(g.props.get("name"), str)]
-        for group in unnamed:
-            if match is None or _auto_named(match.group("name"), group.name):
+        """The stack's log group a CloudWatch Logs ARN (``...:log-group:<name>[:*]``) names; None if not this stack's."""
+        match = re.fullmatch(r"arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{12}:log-group:(?P<name>[^:]+)(:\*)?", arn)
+        if match is None:
+            return None
+        named = self.log_group_names().get(match.group("name"))
+        if named is not None:
+            return named
+        # Auto-named groups have no name input: the group ``dependent`` waits for, named like it, is the one.
+        for group in self.dependencies(dependent, T.LOG_GROUP):
+            if not isinstance(group.props.get("name"), str) and _auto_named(match.group("name"), group.name):
                 return group
         return None
 
@@ -236,8 +234,3 @@ class StackGraph:
 def _auto_named(physical: str, logical: str) -> bool:
     """Pulumi auto-names a resource ``<logical>-<7 random chars>``; the mocks keep the logical name as is."""
     return physical == logical or re.fullmatch(re.escape(logical) + r"-[a-z0-9]{7}", physical) is not None
-
-
-def iter_findings(findings: Iterable[Finding | str]) -> Iterator[Finding]:
-    for finding in findings:
-        yield finding if isinstance(finding, Finding) else Finding(finding)

@@ -258,16 +258,15 @@ def usage_plans(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for key in graph.of_type(T.API_KEY):
         if key.props.get("value"):
             yield Finding(f"API key {key.name} has a literal value: let AWS generate it", key.urn)
-        bindings = [
-            b
-            for b in plan_keys
-            if graph.dependencies(b, T.API_KEY)
-            and key.urn in {k.urn for k in graph.dependencies(b, T.API_KEY)}
-            and graph.dependencies(b, T.USAGE_PLAN)
-            and b.props.get("keyType", "API_KEY") == "API_KEY"
-        ]
-        if not bindings:
+        if not any(_binds(graph, binding, key) for binding in plan_keys):
             yield Finding(f"API key {key.name} is not bound to any usage plan", key.urn)
+
+
+def _binds(graph: StackGraph, binding: LinkedResource, key: LinkedResource) -> bool:
+    """Whether a UsagePlanKey puts ``key`` into one of the stack's usage plans."""
+    keys = {k.urn for k in graph.dependencies(binding, T.API_KEY)}
+    plans = graph.dependencies(binding, T.USAGE_PLAN)
+    return key.urn in keys and bool(plans) and binding.props.get("keyType", "API_KEY") == "API_KEY"
 
 
 def _plan_problems(graph: StackGraph, plan: LinkedResource, stages: list[LinkedResource]) -> Iterator[Finding]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 
@@ -77,14 +78,18 @@ def concurrency(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
                 function.urn,
             )
         alarms = _concurrency_alarms(graph, function)
-        threshold = settings.concurrency_alarm_threshold
-        if not any(number(a.props.get("threshold")) == threshold for a in alarms):
+        threshold = settings.reserved_concurrency * settings.concurrency_alarm_share
+        if not any(_close(number(a.props.get("threshold")), threshold) for a in alarms):
             found = [number(a.props.get("threshold")) for a in alarms]
             yield Finding(
                 f"function {function.name}: no ConcurrentExecutions alarm at {threshold:g} "
                 f"({settings.concurrency_alarm_share:.0%} of {settings.reserved_concurrency}); found {found}",
                 function.urn,
             )
+
+
+def _close(value: float | None, expected: float) -> bool:
+    return value is not None and math.isclose(value, expected, rel_tol=1e-9)
 
 
 def _concurrency_alarms(graph: StackGraph, function: LinkedResource) -> list[LinkedResource]:

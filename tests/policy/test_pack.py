@@ -109,3 +109,14 @@ def test_the_engine_context_accepts_a_qualified_stack_name(monkeypatch) -> None:
         "PULUMI_CONFIG", json.dumps({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
     )
     assert engine_context().stack == "dev"
+
+
+def test_access_logs_sent_to_a_log_group_the_stack_does_not_create_break_apigw_accesslog(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = reference_graphs["dev"]
+    foreign = "arn:aws:logs:us-east-1:123456789012:log-group:someone-elses-group"
+    broken = edit("aws:apigateway/stage:Stage", setting("accessLogSettings", "destinationArn", value=foreign))(
+        graph.resources
+    )
+    assert evaluate(broken, make_context(graph.settings)).rules() == {"APIGW-ACCESSLOG"}
