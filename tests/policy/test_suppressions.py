@@ -7,7 +7,7 @@ from typing import Any
 
 from policy.adapter import evaluate
 from policy.checklist import SUPPRESSIONS_POLICY
-from policy.suppressions import load_suppressions, parse_suppressions
+from policy.suppressions import parse_suppressions
 from tests.policy.conftest import TODAY, ContextFactory, Graph
 from tests.policy.mutations import MUTATIONS
 
@@ -136,11 +136,3 @@ def test_a_malformed_file_is_a_violation(reference_graphs: dict[str, Graph], mak
     malformed = parse_suppressions({"dev": [{"rule": "DDB-PITR", "resource": "x", "reason": "r" * 12, "until": 1}]})
     evaluation = evaluate(graph.resources, make_context(graph.settings, malformed))
     assert any("unknown keys ['until']" in v.message for v in evaluation.violations)
-
-
-def test_the_reviewed_file_is_valid_for_every_stack() -> None:
-    reviewed = load_suppressions()
-    assert reviewed.shape_problems == ()
-    from policy.checklist import CHECKLIST
-
-    assert [p for s in reviewed.entries for p in s.problems(TODAY, CHECKLIST)] == []
