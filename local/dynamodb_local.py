@@ -88,9 +88,7 @@ class DynamoDBLocal:
     def command(self) -> list[str]:
         java = shutil.which(self._java)
         if java is None:
-            raise DynamoDBLocalError(
-                f"{self._java!r} not found: install a JRE: apt-get install default-jre-headless"
-            )
+            raise DynamoDBLocalError(f"{self._java!r} not found: install a JRE: apt-get install default-jre-headless")
         install_dir = self._install_dir or find_install_dir()
         if not (install_dir / _JAR).is_file():
             raise DynamoDBLocalError(f"{install_dir / _JAR} not found: run `make setup`")
@@ -112,9 +110,7 @@ class DynamoDBLocal:
             raise DynamoDBLocalError(f"DynamoDB Local already running on {self.endpoint_url}")
         command = self.command()
         if _port_in_use(self.port):
-            raise DynamoDBLocalError(
-                f"port {self.port} is already in use: stop what listens there or pick another"
-            )
+            raise DynamoDBLocalError(f"port {self.port} is already in use: stop what listens there or pick another")
         if self.db_path is not None:
             self.db_path.mkdir(parents=True, exist_ok=True)
         # Lives as long as the process (closed in stop/kill), so no context manager can hold it.

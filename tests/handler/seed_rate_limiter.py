@@ -39,9 +39,7 @@ class SeedRateLimiter:
 
     def allow(self, ip: str) -> bool:
         now = int(self._clock())
-        item = self._client.get_item(TableName=self._table, Key={"ip": {"S": ip}}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._client.get_item(TableName=self._table, Key={"ip": {"S": ip}}, ConsistentRead=True).get("Item")
         self._after_read()
         if item is not None and now - int(item["last_request_time"]["N"]) < self._window:
             count = int(item["request_count"]["N"])
@@ -61,7 +59,5 @@ class SeedRateLimiter:
         return True
 
     def stored_count(self, ip: str) -> int:
-        item = self._client.get_item(TableName=self._table, Key={"ip": {"S": ip}}, ConsistentRead=True)[
-            "Item"
-        ]
+        item = self._client.get_item(TableName=self._table, Key={"ip": {"S": ip}}, ConsistentRead=True)["Item"]
         return int(item["request_count"]["N"])

@@ -116,9 +116,7 @@ def test_base64_encoded_valid_body_is_accepted(invoke, build_event, items_table,
     assert len(scan_all(dynamodb_client, items_table)) == 1
 
 
-@pytest.mark.parametrize(
-    "content_type", [None, "application/json; charset=utf-8", "application/vnd.api+json"]
-)
+@pytest.mark.parametrize("content_type", [None, "application/json; charset=utf-8", "application/vnd.api+json"])
 def test_json_content_types_and_a_missing_one_are_accepted(invoke, build_event, items_table, content_type):
     assert invoke(build_event("POST", "/items", body=VALID, content_type=content_type)).status == 201
 
@@ -178,9 +176,7 @@ def test_unknown_route_is_404(invoke, build_event, path):
         ("GET", "/", {"POST"}),
     ],
 )
-def test_known_path_with_wrong_method_is_405_with_allow(
-    invoke, build_event, items_table, method, path, allowed
-):
+def test_known_path_with_wrong_method_is_405_with_allow(invoke, build_event, items_table, method, path, allowed):
     result = invoke(build_event(method, path, body=VALID))
 
     assert result.status == 405

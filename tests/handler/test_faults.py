@@ -69,9 +69,7 @@ def test_throttled_read_is_503(invoke, build_event, stubbed_store, code):
     assert (result.status, result.headers["retry-after"]) == (503, "1")
 
 
-def test_throttled_update_is_503_and_leaves_the_item_as_it_was(
-    invoke, build_event, items_table, on_dynamodb_call
-):
+def test_throttled_update_is_503_and_leaves_the_item_as_it_was(invoke, build_event, items_table, on_dynamodb_call):
     invoke(build_event("POST", "/items", body=BODY))
 
     def throttle(params, **_):

@@ -77,9 +77,7 @@ def test_validation_failure_is_counted(invoke, build_event, output):
     assert emitted_metrics(output()).count(Metric.VALIDATION_FAILURES) == 1
 
 
-def test_requests_without_metrics_emit_no_empty_metric_blob(
-    invoke, build_event, output, app_module, monkeypatch
-):
+def test_requests_without_metrics_emit_no_empty_metric_blob(invoke, build_event, output, app_module, monkeypatch):
     monkeypatch.setattr(app_module, "_cold_start", False)  # this process' cold start is another test's
 
     invoke(build_event("GET", "/items/absent"))

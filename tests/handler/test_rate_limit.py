@@ -70,15 +70,11 @@ def _hammer(request: Callable[[], bool]) -> int:
 
 def _stored_count(client, table, identity: str, now: float = NOW) -> int:
     window_start = int(now // WINDOW) * WINDOW
-    item = client.get_item(
-        TableName=table, Key={"pk": {"S": f"{identity}#{window_start}"}}, ConsistentRead=True
-    )
+    item = client.get_item(TableName=table, Key={"pk": {"S": f"{identity}#{window_start}"}}, ConsistentRead=True)
     return int(item["Item"]["count"]["N"])
 
 
-def test_concurrent_requests_admit_exactly_the_limit_where_the_seed_over_admits(
-    client, limiter_table, capsys
-):
+def test_concurrent_requests_admit_exactly_the_limit_where_the_seed_over_admits(client, limiter_table, capsys):
     # GIVEN our limiter and seed 003's, both with a limit of 50 per window
     ours = _limiter(client, limiter_table, Clock())
     ours_client = client_identity("key-" + uuid.uuid4().hex, None)
@@ -166,9 +162,7 @@ def _unavailable_limiter(fail_open: bool) -> tuple[RateLimiter, Stubber]:
     ("fail_open", "allowed", "degradation"),
     [(True, True, Degradation.FAILED_OPEN), (False, False, Degradation.FAILED_CLOSED)],
 )
-def test_unavailable_dynamodb_fails_open_or_closed_as_configured(
-    dynamodb_local, fail_open, allowed, degradation
-):
+def test_unavailable_dynamodb_fails_open_or_closed_as_configured(dynamodb_local, fail_open, allowed, degradation):
     limiter, stubber = _unavailable_limiter(fail_open)
 
     decision = limiter.check(client_identity("k", None))
@@ -183,9 +177,7 @@ def test_unavailable_dynamodb_fails_open_or_closed_as_configured(
 @pytest.fixture
 def strict_limiter(app_module, monkeypatch):
     """The app's limiter replaced by one allowing 2 requests per window, on the app's own table."""
-    limiter = _limiter(
-        app_module._dynamodb, app_module.SETTINGS.rate_limit_table_name, Clock(NOW + 20), limit=2
-    )
+    limiter = _limiter(app_module._dynamodb, app_module.SETTINGS.rate_limit_table_name, Clock(NOW + 20), limit=2)
     monkeypatch.setattr(app_module, "_limiter", limiter)
     return limiter
 
@@ -196,9 +188,7 @@ def test_over_limit_request_is_429_with_retry_after_and_ratelimit_headers(
     key_id = "key-" + uuid.uuid4().hex
     admitted = [invoke(build_event("GET", "/items/x", api_key_id=key_id)) for _ in range(2)]
 
-    limited = invoke(
-        build_event("POST", "/items", body={"id": "n", "year": 2000, "title": "t"}, api_key_id=key_id)
-    )
+    limited = invoke(build_event("POST", "/items", body={"id": "n", "year": 2000, "title": "t"}, api_key_id=key_id))
 
     assert [r.headers["ratelimit-remaining"] for r in admitted] == ["1", "0"]
     assert limited.status == 429
@@ -247,9 +237,7 @@ def test_limiter_outage_is_logged_counted_and_answered_as_configured(
     invoke, build_event, app_module, monkeypatch, on_dynamodb_call, output, fail_open, status, metric
 ):
     # GIVEN the limiter's UpdateItem is throttled beyond the client's retries
-    limiter = _limiter(
-        app_module._dynamodb, app_module.SETTINGS.rate_limit_table_name, Clock(), fail_open=fail_open
-    )
+    limiter = _limiter(app_module._dynamodb, app_module.SETTINGS.rate_limit_table_name, Clock(), fail_open=fail_open)
     monkeypatch.setattr(app_module, "_limiter", limiter)
     error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
 
@@ -267,8 +255,7 @@ def test_limiter_outage_is_logged_counted_and_answered_as_configured(
     assert result.status == status
     assert emitted_metrics(text).count(metric) == 1
     assert any(
-        line.get("message") == "rate limiter unavailable" and line["level"] == "WARNING"
-        for line in json_lines(text)
+        line.get("message") == "rate limiter unavailable" and line["level"] == "WARNING" for line in json_lines(text)
     )
     if status == 503:
         assert result.headers["retry-after"] == "1"
