@@ -52,7 +52,11 @@ class T:
     TABLE = "aws:dynamodb/table:Table"
     DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
     FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+    ROUTE = "aws:ec2/route:Route"
     ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+    INTERNET_GATEWAY = "aws:ec2/internetGateway:InternetGateway"
+    EGRESS_ONLY_INTERNET_GATEWAY = "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway"
+    NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
     ROUTE_TABLE_ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
     SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
     SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
@@ -208,6 +212,14 @@ class StackGraph:
             if not isinstance(group.props.get("name"), str) and _auto_named(match.group("name"), group.name):
                 return group
         return None
+
+    def route_tables_of(self, subnet: LinkedResource) -> list[LinkedResource]:
+        """The route tables a subnet is associated with (through RouteTableAssociation resources)."""
+        tables: dict[str, LinkedResource] = {}
+        for association in self.of_type(T.ROUTE_TABLE_ASSOCIATION):
+            if any(s.urn == subnet.urn for s in self.dependencies(association, T.SUBNET)):
+                tables.update({t.urn: t for t in self.dependencies(association, T.ROUTE_TABLE)})
+        return list(tables.values())
 
     def table_for_arn(self, arn: str) -> LinkedResource | None:
         """The stack's table (or index of it, or stream) an ARN names; None when it is not this stack's."""

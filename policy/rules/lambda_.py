@@ -50,6 +50,11 @@ def function_vpc(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
         public = [s.name for s in subnets if flag(s.props.get("mapPublicIpOnLaunch"))]
         if public:
             yield Finding(f"function {function.name}: subnets {public} map public IPs", function.urn)
+        routed = [s.name for s in subnets if any(_reaches_internet(graph, t) for t in graph.route_tables_of(s))]
+        if routed:
+            yield Finding(
+                f"function {function.name}: subnets {routed} route to an internet or NAT gateway", function.urn
+            )
         zones = {s.props.get("availabilityZone") or s.props.get("availabilityZoneId") for s in subnets} - {None}
         if len(zones) < MIN_AZS:
             yield Finding(
@@ -57,6 +62,17 @@ def function_vpc(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
                 f"fewer than {MIN_AZS}",
                 function.urn,
             )
+
+
+def _reaches_internet(graph: StackGraph, table: LinkedResource) -> bool:
+    """A route table with a route (inline or a Route resource) through an internet, egress-only or NAT gateway."""
+    routes = [r for r in as_list(table.props.get("routes")) if isinstance(r, Mapping)]
+    routes += [r.props for r in graph.dependents(table, T.ROUTE)]
+    if any(str(r.get("gatewayId", "")).startswith("igw-") or r.get("natGatewayId") for r in routes):
+        return True
+    gateways = (T.INTERNET_GATEWAY, T.EGRESS_ONLY_INTERNET_GATEWAY, T.NAT_GATEWAY)
+    holders = [table, *graph.dependents(table, T.ROUTE)]
+    return any(graph.dependencies(holder, *gateways) for holder in holders)
 
 
 @stack_rule(

@@ -97,11 +97,8 @@ def _endpoint_statement_problems(
 
 def _private_route_tables(graph: StackGraph) -> list[LinkedResource]:
     """Route tables associated with the subnets the functions run in."""
-    subnets = {s.urn for f in graph.of_type(T.FUNCTION) for s in graph.dependencies(f, T.SUBNET)}
-    tables: dict[str, LinkedResource] = {}
-    for association in graph.of_type(T.ROUTE_TABLE_ASSOCIATION):
-        if any(s.urn in subnets for s in graph.dependencies(association, T.SUBNET)):
-            tables.update({t.urn: t for t in graph.dependencies(association, T.ROUTE_TABLE)})
+    subnets = {s.urn: s for f in graph.of_type(T.FUNCTION) for s in graph.dependencies(f, T.SUBNET)}
+    tables = {t.urn: t for s in subnets.values() for t in graph.route_tables_of(s)}
     return list(tables.values())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
@@ -120,3 +121,36 @@ def test_access_logs_sent_to_a_log_group_the_stack_does_not_create_break_apigw_a
         graph.resources
     )
     assert evaluate(broken, make_context(graph.settings)).rules() == {"APIGW-ACCESSLOG"}
+
+
+def test_a_function_subnet_routed_to_an_internet_gateway_breaks_lambda_vpc(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN the hand-built dev graph plus an internet gateway and a default route to it in one private route table
+    graph = reference_graphs["dev"]
+    table = next(r for r in graph.resources if r.type == "aws:ec2/routeTable:RouteTable")
+    gateway = dataclasses.replace(
+        table,
+        urn=table.urn.replace("RouteTable", "InternetGateway") + "-igw",
+        type="aws:ec2/internetGateway:InternetGateway",
+        name=f"{table.name}-igw",
+        inputs={"vpcId": "vpc-id"},
+        dependencies=(),
+    )
+    route = dataclasses.replace(
+        table,
+        urn=table.urn + "-default",
+        type="aws:ec2/route:Route",
+        name=f"{table.name}-default",
+        inputs={
+            "routeTableId": f"{table.name}-id",
+            "destinationCidrBlock": "0.0.0.0/0",
+            "gatewayId": f"{gateway.name}-id",
+        },
+        dependencies=(table.urn, gateway.urn),
+    )
+    # WHEN the pack judges it
+    evaluation = evaluate([*graph.resources, gateway, route], make_context(graph.settings))
+    # THEN the function's subnets are not private any more
+    assert evaluation.rules() == {"LAMBDA-VPC"}
+    assert "route to an internet or NAT gateway" in evaluation.violations[0].message
