@@ -95,3 +95,11 @@ docs: $(VENV)/.docs-installed
 	@command -v dot >/dev/null || { echo "installing Graphviz (Debian package graphviz)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
 	$(PY) docs/architecture.py
+
+# --- tier reviews ---
+BASE ?=
+
+.PHONY: tiers
+
+tiers: $(VENV)/.installed
+	@$(PY) -m tools.tiers $(if $(BASE),--base $(BASE),)

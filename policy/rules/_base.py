@@ -1,0 +1,47 @@
+"""The two shapes a checklist row takes: a check of one resource, or a check of the whole stack's graph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from policy.context import StackContext
+from policy.graph import Finding, ResourceLike, StackGraph
+
+__all__ = ["ResourceCheck", "ResourceRule", "StackCheck", "StackRule", "resource_rule", "stack_rule"]
+
+ResourceCheck = Callable[[ResourceLike, StackContext], Iterable[str]]
+StackCheck = Callable[[StackGraph, StackContext], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class ResourceRule:
+    """A row checked on each resource of ``types`` as the engine registers it (a CrossGuard resource policy)."""
+
+    id: str
+    description: str
+    types: frozenset[str]
+    check: ResourceCheck
+
+
+@dataclass(frozen=True)
+class StackRule:
+    """A row that relates resources to each other (a CrossGuard stack policy)."""
+
+    id: str
+    description: str
+    check: StackCheck
+
+
+def resource_rule(rule_id: str, description: str, *types: str) -> Callable[[ResourceCheck], ResourceRule]:
+    def wrap(check: ResourceCheck) -> ResourceRule:
+        return ResourceRule(rule_id, description, frozenset(types), check)
+
+    return wrap
+
+
+def stack_rule(rule_id: str, description: str) -> Callable[[StackCheck], StackRule]:
+    def wrap(check: StackCheck) -> StackRule:
+        return StackRule(rule_id, description, check)
+
+    return wrap

@@ -1,0 +1,157 @@
+"""Network rows of SECURITY_CHECKLIST.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from policy.context import StackContext
+from policy.graph import (
+    Finding,
+    LinkedResource,
+    StackGraph,
+    T,
+    as_list,
+    number,
+    policy_statements,
+    statement_values,
+)
+from policy.rules._base import stack_rule
+
+__all__ = ["RULES", "function_dynamodb_actions"]
+
+ANYWHERE = ("0.0.0.0/0", "::/0")
+ALL_PROTOCOLS = ("-1", "all")
+HTTPS = 443
+
+
+@stack_rule("VPC-FLOWLOG", "Every VPC has a flow log of ALL traffic to a log group the stack creates")
+def flow_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
+    for vpc in graph.of_type(T.VPC):
+        logs = [f for f in graph.of_type(T.FLOW_LOG) if graph.depends_on(f, vpc)]
+        if not logs:
+            yield Finding(f"VPC {vpc.name} has no flow log", vpc.urn)
+        for flow_log in logs:
+            props = flow_log.props
+            if props.get("trafficType") != "ALL":
+                yield Finding(f"{flow_log.name}: traffic type {props.get('trafficType')!r}, not ALL", flow_log.urn)
+            destination = str(props.get("logDestination") or "")
+            kind = props.get("logDestinationType", "cloud-watch-logs")
+            if kind != "cloud-watch-logs" or graph.log_group_for_arn(destination, flow_log) is None:
+                yield Finding(f"{flow_log.name} does not deliver to a log group this stack creates", flow_log.urn)
+            elif not props.get("iamRoleArn"):
+                yield Finding(f"{flow_log.name} has no delivery role", flow_log.urn)
+
+
+@stack_rule("VPC-DEFAULT-SG", "Every VPC's default security group is taken over with no rules")
+def default_security_group(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
+    for vpc in graph.of_type(T.VPC):
+        defaults = [g for g in graph.of_type(T.DEFAULT_SECURITY_GROUP) if graph.depends_on(g, vpc)]
+        if not defaults:
+            yield Finding(f"VPC {vpc.name}: its default security group is not managed (AWS opens it)", vpc.urn)
+        for group in defaults:
+            if as_list(group.props.get("ingress")) or as_list(group.props.get("egress")):
+                yield Finding(f"{group.name}: the default security group has rules", group.urn)
+
+
+@stack_rule(
+    "VPC-DDB-ENDPOINT",
+    "A DynamoDB gateway endpoint serves the private route tables, limited to this stack's tables and the "
+    "handler's actions",
+)
+def dynamodb_endpoint(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
+    service = f"com.amazonaws.{context.settings.region}.dynamodb"
+    endpoints = [e for e in graph.of_type(T.VPC_ENDPOINT) if e.props.get("serviceName") == service]
+    if not endpoints:
+        yield Finding(f"no VPC endpoint for {service}")
+        return
+    private_tables = _private_route_tables(graph)
+    handler_actions = {a for f in graph.of_type(T.FUNCTION) for a in function_dynamodb_actions(graph, f)}
+    for endpoint in endpoints:
+        if endpoint.props.get("vpcEndpointType", "Gateway") != "Gateway":
+            yield Finding(f"{endpoint.name} is not a gateway endpoint", endpoint.urn)
+        missing = sorted(t.name for t in private_tables if not graph.depends_on(endpoint, t))
+        if missing or not as_list(endpoint.props.get("routeTableIds")):
+            yield Finding(f"{endpoint.name} is not on the private route tables {missing}", endpoint.urn)
+        statements = policy_statements(endpoint.props.get("policy"))
+        if not statements:
+            yield Finding(f"{endpoint.name} has no policy: it admits every table of every account", endpoint.urn)
+        for statement in statements:
+            yield from _endpoint_statement_problems(graph, endpoint, statement, handler_actions)
+
+
+def _endpoint_statement_problems(
+    graph: StackGraph, endpoint: LinkedResource, statement: Mapping[str, Any], handler_actions: set[str]
+) -> Iterator[Finding]:
+    if statement.get("Effect") != "Allow":
+        return
+    if "NotAction" in statement or "NotResource" in statement:
+        yield Finding(f"{endpoint.name}: its policy allows by exclusion (NotAction/NotResource)", endpoint.urn)
+    extra = sorted(set(statement_values(statement, "Action")) - handler_actions)
+    if extra:
+        yield Finding(f"{endpoint.name}: its policy allows {extra}, which the handler does not use", endpoint.urn)
+    foreign = [r for r in statement_values(statement, "Resource") if graph.table_for_arn(r) is None]
+    if foreign:
+        yield Finding(f"{endpoint.name}: its policy reaches {foreign}, not this stack's tables", endpoint.urn)
+
+
+def _private_route_tables(graph: StackGraph) -> list[LinkedResource]:
+    """Route tables associated with the subnets the functions run in."""
+    subnets = {s.urn: s for f in graph.of_type(T.FUNCTION) for s in graph.dependencies(f, T.SUBNET)}
+    tables = {t.urn: t for s in subnets.values() for t in graph.route_tables_of(s)}
+    return list(tables.values())
+
+
+def function_dynamodb_actions(graph: StackGraph, function: LinkedResource) -> set[str]:
+    """The DynamoDB actions the function's role allows: what the handler uses, as the stack grants it."""
+    actions: set[str] = set()
+    for role in graph.dependencies(function, T.ROLE):
+        documents = [p.props.get("policy") for p in graph.dependents(role, T.ROLE_POLICY)]
+        documents += [p.get("policy") for p in as_list(role.props.get("inlinePolicies")) if isinstance(p, Mapping)]
+        for document in documents:
+            for statement in policy_statements(document):
+                if statement.get("Effect") == "Allow":
+                    actions.update(a for a in statement_values(statement, "Action") if a.startswith("dynamodb:"))
+    return actions
+
+
+@stack_rule("SG-EGRESS", "No all-protocol egress to the internet; the function's group allows HTTPS to DynamoDB")
+def security_group_egress(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
+    rules = _egress_rules(graph)
+    for owner, rule in rules:
+        protocol = str(rule.get("protocol", rule.get("ipProtocol", ""))).lower()
+        cidrs = [*as_list(rule.get("cidrBlocks")), *as_list(rule.get("ipv6CidrBlocks"))]
+        cidrs += [rule[k] for k in ("cidrIpv4", "cidrIpv6") if rule.get(k)]
+        if protocol in ALL_PROTOCOLS and any(c in ANYWHERE for c in cidrs):
+            yield Finding(f"{owner.name}: egress of every protocol to {cidrs}", owner.urn)
+    for function in graph.of_type(T.FUNCTION):
+        for group in graph.dependencies(function, T.SECURITY_GROUP):
+            own = [rule for owner, rule in rules if owner.urn == group.urn or graph.depends_on(owner, group)]
+            if not any(_https_to_prefix_list(rule) for rule in own):
+                yield Finding(
+                    f"security group {group.name} of function {function.name} has no HTTPS egress to the "
+                    "DynamoDB prefix list",
+                    group.urn,
+                )
+
+
+def _egress_rules(graph: StackGraph) -> list[tuple[LinkedResource, Mapping[str, Any]]]:
+    """Every egress rule with the resource that declares it: inline, SecurityGroupRule or SecurityGroupEgressRule."""
+    found: list[tuple[LinkedResource, Mapping[str, Any]]] = []
+    for group in graph.of_type(T.SECURITY_GROUP):
+        found += [(group, rule) for rule in as_list(group.props.get("egress")) if isinstance(rule, Mapping)]
+    for rule in graph.of_type(T.SECURITY_GROUP_RULE):
+        if rule.props.get("type") == "egress":
+            found.append((rule, rule.props))
+    found += [(rule, rule.props) for rule in graph.of_type(T.EGRESS_RULE)]
+    return found
+
+
+def _https_to_prefix_list(rule: Mapping[str, Any]) -> bool:
+    protocol = str(rule.get("protocol", rule.get("ipProtocol", ""))).lower()
+    ports = (number(rule.get("fromPort")), number(rule.get("toPort")))
+    prefix_lists = as_list(rule.get("prefixListIds")) + as_list(rule.get("prefixListId"))
+    return protocol in ("tcp", "6") and ports == (HTTPS, HTTPS) and bool(prefix_lists)
+
+
+RULES = [flow_logs, default_security_group, dynamodb_endpoint, security_group_egress]

@@ -1,0 +1,141 @@
+"""WAF rows of SECURITY_CHECKLIST.md."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from components.settings import WAF_MIN_LIMIT
+from policy.context import StackContext
+from policy.graph import Finding, ResourceLike, StackGraph, T, as_list, flag, number
+from policy.rules._base import resource_rule, stack_rule
+
+__all__ = ["RULES"]
+
+REQUIRED_MANAGED_GROUPS = ("AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesCommonRuleSet")
+API_KEY_HEADER = "x-api-key"
+WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
+# AWS's default evaluation window when a rate-based statement does not set one.
+DEFAULT_WINDOW_SECONDS = 300
+
+
+def _rules(acl: ResourceLike) -> list[Mapping[str, Any]]:
+    return [r for r in as_list(acl.props.get("rules")) if isinstance(r, Mapping)]
+
+
+def _statement(rule: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    statement = rule.get("statement")
+    found = statement.get(kind) if isinstance(statement, Mapping) else None
+    return found if isinstance(found, Mapping) else None
+
+
+@resource_rule(
+    "WAF-RATE",
+    "A REGIONAL web ACL blocks an IP over the configured rate (limit >= 10, window from config)",
+    T.WEB_ACL,
+)
+def rate_rule(acl: ResourceLike, context: StackContext) -> Iterator[str]:
+    if acl.props.get("scope") != "REGIONAL":
+        yield f"web ACL {acl.name}: scope is {acl.props.get('scope')!r}, not REGIONAL (API Gateway needs REGIONAL)"
+    waf = context.settings.waf
+    rate_rules = [(r, s) for r in _rules(acl) if (s := _statement(r, "rateBasedStatement")) is not None]
+    if not rate_rules:
+        yield f"web ACL {acl.name} has no rate-based rule"
+        return
+    for rule, statement in rate_rules:
+        name = rule.get("name")
+        limit = number(statement.get("limit"))
+        window = number(statement.get("evaluationWindowSec")) or DEFAULT_WINDOW_SECONDS
+        if statement.get("aggregateKeyType", "IP") != "IP":
+            yield f"web ACL {acl.name}, rule {name}: aggregates by {statement.get('aggregateKeyType')}, not per IP"
+        if limit is None or limit < WAF_MIN_LIMIT or limit != waf.rate_limit:
+            yield f"web ACL {acl.name}, rule {name}: limit {limit} is not the configured {waf.rate_limit} (>= 10)"
+        if window != waf.window_seconds:
+            yield f"web ACL {acl.name}, rule {name}: window {window:g} s is not the configured {waf.window_seconds} s"
+        action = rule.get("action")
+        if not isinstance(action, Mapping) or "block" not in action:
+            yield f"web ACL {acl.name}, rule {name}: its action does not block"
+
+
+@resource_rule(
+    "WAF-MANAGED",
+    "The web ACL runs AWS's KnownBadInputs and Common rule groups with override action none",
+    T.WEB_ACL,
+)
+def managed_groups(acl: ResourceLike, _: StackContext) -> Iterator[str]:
+    groups: dict[str, Mapping[str, Any]] = {}
+    for rule in _rules(acl):
+        statement = _statement(rule, "managedRuleGroupStatement")
+        if statement is not None and statement.get("vendorName") == "AWS":
+            groups[str(statement.get("name"))] = rule
+    for required in REQUIRED_MANAGED_GROUPS:
+        found = groups.get(required)
+        if found is None:
+            yield f"web ACL {acl.name} does not run {required}"
+            continue
+        override = found.get("overrideAction")
+        if not isinstance(override, Mapping) or "none" not in override or "count" in override:
+            yield f"web ACL {acl.name}: {required} only counts; its override action must be none"
+
+
+@resource_rule("WAF-METRICS", "CloudWatch metrics are on for the web ACL and every rule", T.WEB_ACL)
+def waf_metrics(acl: ResourceLike, _: StackContext) -> Iterator[str]:
+    if not _metrics_on(acl.props.get("visibilityConfig")):
+        yield f"web ACL {acl.name}: visibilityConfig.cloudwatchMetricsEnabled is not true"
+    for rule in _rules(acl):
+        if not _metrics_on(rule.get("visibilityConfig")):
+            yield f"web ACL {acl.name}, rule {rule.get('name')}: CloudWatch metrics are off"
+
+
+def _metrics_on(visibility: Any) -> bool:
+    return isinstance(visibility, Mapping) and flag(visibility.get("cloudwatchMetricsEnabled"))
+
+
+@stack_rule("WAF-ASSOC", "A web ACL is associated with every stage, by the stage's ARN, after the stage exists")
+def association(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
+    associations = graph.of_type(T.WEB_ACL_ASSOCIATION)
+    for stage in graph.of_type(T.STAGE):
+        stage_name = str(stage.props.get("stageName", ""))
+        stage_arn = re.compile(r"arn:aws[a-z-]*:apigateway:[a-z0-9-]+::/restapis/[^/]+/stages/" + re.escape(stage_name))
+        matching = [a for a in associations if stage_arn.fullmatch(str(a.props.get("resourceArn", "")))]
+        if not matching:
+            yield Finding(f"stage {stage.name} ({stage_name}) has no web ACL association naming its ARN", stage.urn)
+            continue
+        for found in matching:
+            if not graph.depends_on(found, stage):
+                yield Finding(f"{found.name} does not wait for stage {stage.name} to exist", found.urn)
+            if not graph.dependencies(found, T.WEB_ACL):
+                yield Finding(f"{found.name} associates no web ACL of this stack", found.urn)
+
+
+@stack_rule("WAF-LOGGING", "Each web ACL logs to an aws-waf-logs- log group, redacting the x-api-key header")
+def waf_logging(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
+    configurations = graph.of_type(T.WEB_ACL_LOGGING)
+    for acl in graph.of_type(T.WEB_ACL):
+        found = [c for c in configurations if graph.depends_on(c, acl)]
+        if not found:
+            yield Finding(f"web ACL {acl.name} has no logging configuration", acl.urn)
+        for configuration in found:
+            destinations = [str(d) for d in as_list(configuration.props.get("logDestinationConfigs"))]
+            if not destinations or not all(
+                f":log-group:{WAF_LOG_GROUP_PREFIX}" in d and graph.log_group_for_arn(d, configuration) is not None
+                for d in destinations
+            ):
+                yield Finding(
+                    f"{configuration.name}: destinations {destinations} are not {WAF_LOG_GROUP_PREFIX}* log groups of this stack",
+                    configuration.urn,
+                )
+            if not _redacts_api_key(configuration.props.get("redactedFields")):
+                yield Finding(f"{configuration.name} writes the {API_KEY_HEADER} header to the logs", configuration.urn)
+
+
+def _redacts_api_key(fields: Any) -> bool:
+    for field in as_list(fields):
+        header = field.get("singleHeader") if isinstance(field, Mapping) else None
+        if isinstance(header, Mapping) and str(header.get("name", "")).lower() == API_KEY_HEADER:
+            return True
+    return False
+
+
+RULES = [rate_rule, managed_groups, association, waf_logging, waf_metrics]

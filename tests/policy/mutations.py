@@ -1,0 +1,215 @@
+"""For every checklist row, one mutation that breaks exactly the property the row checks.
+
+A mutation takes a graph's resources and returns a changed deep copy; it selects resources by type and by what they
+are (never by generated names), so the same table breaks the hand-built graph and the real stacks' graphs alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+from policy.graph import T
+from tools.mocks import RecordedResource
+
+__all__ = ["MUTATIONS", "Mutation"]
+
+Mutation = Callable[[list[RecordedResource]], list[RecordedResource]]
+Inputs = dict[str, Any]
+
+
+def _always(_: RecordedResource) -> bool:
+    return True
+
+
+def edit(type_: str, change: Callable[[Inputs], None], where: Callable[[RecordedResource], bool] = _always) -> Mutation:
+    """Apply ``change`` to the inputs of the first resource of ``type_`` that ``where`` selects."""
+
+    def mutate(resources: list[RecordedResource]) -> list[RecordedResource]:
+        copied = copy.deepcopy(resources)
+        for index, resource in enumerate(copied):
+            if resource.type == type_ and where(resource):
+                inputs = copy.deepcopy(resource.inputs)
+                change(inputs)
+                copied[index] = dataclasses.replace(resource, inputs=inputs)
+                return copied
+        raise AssertionError(f"no {type_} to mutate")
+
+    return mutate
+
+
+def drop(type_: str, where: Callable[[RecordedResource], bool] = _always) -> Mutation:
+    """Remove the first resource of ``type_`` that ``where`` selects (links to it vanish, as in CrossGuard)."""
+
+    def mutate(resources: list[RecordedResource]) -> list[RecordedResource]:
+        victim = next((r for r in resources if r.type == type_ and where(r)), None)
+        if victim is None:
+            raise AssertionError(f"no {type_} to drop")
+        return [copy.deepcopy(r) for r in resources if r is not victim]
+
+    return mutate
+
+
+def setting(*path: str, value: Any) -> Callable[[Inputs], None]:
+    def change(inputs: Inputs) -> None:
+        target = inputs
+        for step in path[:-1]:
+            target = target.setdefault(step, {})
+        target[path[-1]] = value
+
+    return change
+
+
+def remove(key: str) -> Callable[[Inputs], None]:
+    def change(inputs: Inputs) -> None:
+        inputs.pop(key)
+
+    return change
+
+
+def _json_edit(key: str, change: Callable[[Any], None]) -> Callable[[Inputs], None]:
+    """Edit a JSON-string property (policy documents, schemas, log formats) as data."""
+
+    def edit_json(inputs: Inputs) -> None:
+        document = json.loads(inputs[key])
+        change(document)
+        inputs[key] = json.dumps(document)
+
+    return edit_json
+
+
+def _access_log_without_api_key(inputs: Inputs) -> None:
+    log_format = json.loads(inputs["accessLogSettings"]["format"])
+    inputs["accessLogSettings"]["format"] = json.dumps(
+        {k: v for k, v in log_format.items() if v != "$context.identity.apiKeyId"}
+    )
+
+
+def _loosen_schema(schema: dict[str, Any]) -> None:
+    schema["additionalProperties"] = True
+
+
+def _common_rules_count_only(inputs: Inputs) -> None:
+    for rule in inputs["rules"]:
+        group = rule.get("statement", {}).get("managedRuleGroupStatement", {})
+        if group.get("name") == "AWSManagedRulesCommonRuleSet":
+            rule["overrideAction"] = {"count": {}}
+
+
+def _rate_window(seconds: float) -> Callable[[Inputs], None]:
+    def change(inputs: Inputs) -> None:
+        for rule in inputs["rules"]:
+            statement = rule.get("statement", {}).get("rateBasedStatement")
+            if statement is not None:
+                statement["evaluationWindowSec"] = seconds
+
+    return change
+
+
+def _rule_metrics_off(inputs: Inputs) -> None:
+    inputs["rules"][-1]["visibilityConfig"]["cloudwatchMetricsEnabled"] = False
+
+
+def _add_scan(document: dict[str, Any]) -> None:
+    statement = document["Statement"][0]
+    statement["Action"] = [*_as_list(statement["Action"]), "dynamodb:Scan"]
+
+
+def _every_table(document: dict[str, Any]) -> None:
+    for statement in document["Statement"]:
+        if any(str(a).startswith("dynamodb:") for a in _as_list(statement["Action"])):
+            statement["Resource"] = "arn:aws:dynamodb:us-east-1:123456789012:table/*"
+            return
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _open_egress(inputs: Inputs) -> None:
+    inputs["egress"] = [
+        *inputs["egress"],
+        {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]},
+    ]
+
+
+def _is_items_table(resource: RecordedResource) -> bool:
+    return resource.inputs.get("hashKey") == "id"
+
+
+def _grants_dynamodb(resource: RecordedResource) -> bool:
+    return "dynamodb:" in str(resource.inputs.get("policy", ""))
+
+
+def _is_body_model(resource: RecordedResource) -> bool:
+    return resource.inputs.get("name") == "CreateItemRequest"
+
+
+def _has_prefix_list_egress(resource: RecordedResource) -> bool:
+    return "prefixListIds" in json.dumps(resource.inputs.get("egress", []))
+
+
+def _watches_waf(resource: RecordedResource) -> bool:
+    return resource.inputs.get("namespace") == "AWS/WAFV2"
+
+
+# Row id -> (stack whose graph is broken, the mutation). Prod where the row only applies to what prod asks for.
+MUTATIONS: dict[str, tuple[str, Mutation]] = {
+    "APIGW-ACCESSLOG": ("dev", edit(T.STAGE, _access_log_without_api_key)),
+    "APIGW-XRAY": ("dev", edit(T.STAGE, setting("xrayTracingEnabled", value=False))),
+    "APIGW-METHODSETTINGS": ("dev", edit(T.METHOD_SETTINGS, setting("settings", "dataTraceEnabled", value=True))),
+    "APIGW-ACCOUNT": ("dev", drop(T.ACCOUNT)),
+    "APIGW-AUTH": ("dev", edit(T.METHOD, setting("apiKeyRequired", value=False))),
+    "APIGW-VALIDATOR": ("dev", edit(T.MODEL, _json_edit("schema", _loosen_schema), _is_body_model)),
+    "APIGW-REGIONAL": ("dev", edit(T.REST_API, setting("endpointConfiguration", "types", value="EDGE"))),
+    "APIGW-USAGEPLANS": ("dev", drop(T.USAGE_PLAN_KEY)),
+    "APIGW-REDEPLOY": ("dev", edit(T.DEPLOYMENT, setting("triggers", value={}))),
+    "WAF-RATE": ("dev", edit(T.WEB_ACL, _rate_window(60.0))),
+    "WAF-MANAGED": ("dev", edit(T.WEB_ACL, _common_rules_count_only)),
+    # The CDK sample's bug: the association names the REST API, not its stage.
+    "WAF-ASSOC": (
+        "dev",
+        edit(T.WEB_ACL_ASSOCIATION, setting("resourceArn", value="arn:aws:apigateway:us-east-1::/restapis/api-id")),
+    ),
+    "WAF-LOGGING": ("dev", edit(T.WEB_ACL_LOGGING, setting("redactedFields", value=[]))),
+    "WAF-METRICS": ("dev", edit(T.WEB_ACL, _rule_metrics_off)),
+    "LAMBDA-XRAY": ("dev", edit(T.FUNCTION, setting("tracingConfig", "mode", value="PassThrough"))),
+    "LAMBDA-VPC": ("dev", edit(T.SUBNET, setting("mapPublicIpOnLaunch", value=True))),
+    "LAMBDA-CONCURRENCY": ("dev", edit(T.FUNCTION, remove("reservedConcurrentExecutions"))),
+    "LAMBDA-TIMEOUT": ("dev", edit(T.FUNCTION, setting("timeout", value=60.0))),
+    "LAMBDA-RUNTIME": ("dev", edit(T.FUNCTION, setting("runtime", value="python3.9"))),
+    "LAMBDA-LOGS": ("dev", edit(T.FUNCTION, setting("loggingConfig", "logFormat", value="Text"))),
+    "LAMBDA-PERMISSION": (
+        "dev",
+        edit(T.PERMISSION, setting("sourceArn", value="arn:aws:execute-api:us-east-1:123456789012:*/*/*")),
+    ),
+    "LAMBDA-ENV-SECRETS": (
+        "dev",
+        edit(T.FUNCTION, setting("environment", "variables", "DB_PASSWORD", value="correct-horse-battery")),
+    ),
+    "DDB-PITR": ("dev", edit(T.TABLE, setting("pointInTimeRecovery", "enabled", value=False))),
+    "DDB-SSE": ("prod", edit(T.TABLE, lambda inputs: inputs["serverSideEncryption"].pop("kmsKeyArn"), _is_items_table)),
+    "DDB-BILLING": ("dev", edit(T.TABLE, setting("billingMode", value="PROVISIONED"))),
+    "DDB-STREAM": ("dev", edit(T.TABLE, setting("streamEnabled", value=False), _is_items_table)),
+    "DDB-DELETION": ("prod", edit(T.TABLE, setting("deletionProtectionEnabled", value=False))),
+    "VPC-FLOWLOG": ("dev", edit(T.FLOW_LOG, setting("trafficType", value="REJECT"))),
+    "VPC-DEFAULT-SG": (
+        "dev",
+        edit(
+            T.DEFAULT_SECURITY_GROUP,
+            setting("ingress", value=[{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "self": True}]),
+        ),
+    ),
+    "VPC-DDB-ENDPOINT": ("dev", edit(T.VPC_ENDPOINT, _json_edit("policy", _add_scan))),
+    "SG-EGRESS": ("dev", edit(T.SECURITY_GROUP, _open_egress, _has_prefix_list_egress)),
+    "LOG-RETENTION": ("dev", edit(T.LOG_GROUP, setting("retentionInDays", value=3653.0))),
+    "IAM-NO-STAR": ("dev", edit(T.ROLE_POLICY, _json_edit("policy", _every_table), _grants_dynamodb)),
+    "IAM-MANAGED": (
+        "dev",
+        edit(T.ROLE_POLICY_ATTACHMENT, setting("policyArn", value="arn:aws:iam::aws:policy/AdministratorAccess")),
+    ),
+    "ALARMS": ("dev", drop(T.METRIC_ALARM, _watches_waf)),
+}

@@ -1,0 +1,156 @@
+"""The pack as CrossGuard sees it: every row a mandatory policy, run the way the analyzer runs them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+from components.settings import load_settings
+from policy.adapter import evaluate
+from policy.checklist import CHECKLIST, SUPPRESSIONS_POLICY, build_policies
+from policy.context import engine_context
+from tests.policy.conftest import ContextFactory, Graph
+from tests.policy.mutations import MUTATIONS, edit, setting
+from tools.mocks import ROOT, read_stack_config
+
+# The rows of SECURITY_CHECKLIST.md, in its order.
+CHECKLIST_ROWS = [
+    "APIGW-ACCESSLOG", "APIGW-XRAY", "APIGW-METHODSETTINGS", "APIGW-ACCOUNT", "APIGW-AUTH", "APIGW-VALIDATOR",
+    "APIGW-REGIONAL", "APIGW-USAGEPLANS", "APIGW-REDEPLOY",
+    "WAF-RATE", "WAF-MANAGED", "WAF-ASSOC", "WAF-LOGGING", "WAF-METRICS",
+    "LAMBDA-XRAY", "LAMBDA-VPC", "LAMBDA-CONCURRENCY", "LAMBDA-TIMEOUT", "LAMBDA-RUNTIME", "LAMBDA-LOGS",
+    "LAMBDA-PERMISSION", "LAMBDA-ENV-SECRETS",
+    "DDB-PITR", "DDB-SSE", "DDB-BILLING", "DDB-STREAM", "DDB-DELETION",
+    "VPC-FLOWLOG", "VPC-DEFAULT-SG", "VPC-DDB-ENDPOINT", "SG-EGRESS",
+    "LOG-RETENTION", "IAM-NO-STAR", "IAM-MANAGED", "ALARMS",
+]  # fmt: skip
+
+
+def test_the_registry_holds_every_checklist_row_in_order() -> None:
+    assert list(CHECKLIST) == CHECKLIST_ROWS
+
+
+def test_every_policy_is_mandatory_and_named_after_its_row(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    context = make_context(reference_graphs["dev"].settings)
+    policies = build_policies(lambda: context)
+    assert [p.name for p in policies] == [*CHECKLIST_ROWS, SUPPRESSIONS_POLICY]
+    assert {p.enforcement_level for p in policies} == {EnforcementLevel.MANDATORY}
+    assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in policies)
+
+
+def test_a_resource_violation_is_attributed_to_the_resource(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = reference_graphs["dev"]
+    _, mutate = MUTATIONS["LAMBDA-TIMEOUT"]
+    evaluation = evaluate(mutate(graph.resources), make_context(graph.settings))
+    function = next(r for r in graph.resources if r.type == "aws:lambda/function:Function")
+    assert [(v.rule, v.resource, v.urn) for v in evaluation.violations] == [
+        ("LAMBDA-TIMEOUT", function.name, function.urn)
+    ]
+
+
+def test_an_unknown_value_makes_a_policy_unable_to_run_rather_than_fail(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN a preview in which the function's runtime is not known yet (CrossGuard's unknown sentinel)
+    graph = reference_graphs["dev"]
+    unknown = edit("aws:lambda/function:Function", setting("runtime", value=UNKNOWN_STRING_VALUE))(graph.resources)
+    # WHEN the pack runs
+    evaluation = evaluate(unknown, make_context(graph.settings))
+    # THEN the runtime row cannot run (CrossGuard makes that advisory) and nothing is reported as violated
+    assert evaluation.violations == []
+    assert any(line.startswith("LAMBDA-RUNTIME: string value at .runtime") for line in evaluation.unknown)
+
+
+def test_dropping_the_execution_log_group_breaks_log_retention(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = reference_graphs["dev"]
+    kept = [r for r in graph.resources if not str(r.inputs.get("name", "")).startswith("API-Gateway-Execution-Logs_")]
+    assert evaluate(kept, make_context(graph.settings)).rules() == {"LOG-RETENTION"}
+
+
+def test_the_engine_context_reads_the_stack_and_config_the_cli_hands_the_analyzer(monkeypatch) -> None:
+    # GIVEN the environment the Pulumi CLI gives a policy pack: stack name and config, values as strings
+    config = read_stack_config(ROOT / "Pulumi.prod.yaml")
+    as_cli = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    monkeypatch.setenv("PULUMI_STACK", "prod")
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(as_cli))
+    # WHEN the pack builds its context
+    context = engine_context()
+    # THEN it holds the same settings the program loads from the stack file
+    assert context.stack == "prod"
+    assert context.settings == load_settings("prod", config)
+
+
+def test_a_key_policy_granting_every_kms_action_breaks_iam_no_star(
+    recorded_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = recorded_graphs["prod"]
+
+    def grant_everything(inputs: dict) -> None:
+        document = json.loads(inputs["policy"])
+        document["Statement"][0]["Action"] = "kms:*"
+        inputs["policy"] = json.dumps(document)
+
+    broken = edit("aws:kms/key:Key", grant_everything)(graph.resources)
+    assert evaluate(broken, make_context(graph.settings)).rules() == {"IAM-NO-STAR"}
+
+
+def test_the_engine_context_accepts_a_qualified_stack_name(monkeypatch) -> None:
+    config = read_stack_config(ROOT / "Pulumi.dev.yaml")
+    monkeypatch.setenv("PULUMI_STACK", "acme/tiered-api/dev")
+    monkeypatch.setenv(
+        "PULUMI_CONFIG", json.dumps({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    )
+    assert engine_context().stack == "dev"
+
+
+def test_access_logs_sent_to_a_log_group_the_stack_does_not_create_break_apigw_accesslog(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = reference_graphs["dev"]
+    foreign = "arn:aws:logs:us-east-1:123456789012:log-group:someone-elses-group"
+    broken = edit("aws:apigateway/stage:Stage", setting("accessLogSettings", "destinationArn", value=foreign))(
+        graph.resources
+    )
+    assert evaluate(broken, make_context(graph.settings)).rules() == {"APIGW-ACCESSLOG"}
+
+
+def test_a_function_subnet_routed_to_an_internet_gateway_breaks_lambda_vpc(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN the hand-built dev graph plus an internet gateway and a default route to it in one private route table
+    graph = reference_graphs["dev"]
+    table = next(r for r in graph.resources if r.type == "aws:ec2/routeTable:RouteTable")
+    gateway = dataclasses.replace(
+        table,
+        urn=table.urn.replace("RouteTable", "InternetGateway") + "-igw",
+        type="aws:ec2/internetGateway:InternetGateway",
+        name=f"{table.name}-igw",
+        inputs={"vpcId": "vpc-id"},
+        dependencies=(),
+    )
+    route = dataclasses.replace(
+        table,
+        urn=table.urn + "-default",
+        type="aws:ec2/route:Route",
+        name=f"{table.name}-default",
+        inputs={
+            "routeTableId": f"{table.name}-id",
+            "destinationCidrBlock": "0.0.0.0/0",
+            "gatewayId": f"{gateway.name}-id",
+        },
+        dependencies=(table.urn, gateway.urn),
+    )
+    # WHEN the pack judges it
+    evaluation = evaluate([*graph.resources, gateway, route], make_context(graph.settings))
+    # THEN the function's subnets are not private any more
+    assert evaluation.rules() == {"LAMBDA-VPC"}
+    assert "route to an internet or NAT gateway" in evaluation.violations[0].message

@@ -1,0 +1,59 @@
+"""Every checklist row fires on its own: one mutation per row breaks exactly that row, on every graph."""
+
+from __future__ import annotations
+
+import pytest
+
+from policy.adapter import evaluate
+from policy.checklist import CHECKLIST
+from tests.policy.conftest import ContextFactory, Graph
+from tests.policy.mutations import MUTATIONS
+
+ROWS = sorted(MUTATIONS)
+
+
+def test_every_checklist_row_has_a_negative_mutation() -> None:
+    assert set(MUTATIONS) == set(CHECKLIST)
+
+
+@pytest.fixture(scope="module")
+def fired_before() -> dict[int, set[str]]:
+    """What each unmutated graph fires, judged once per graph (keyed by the graph's identity)."""
+    return {}
+
+
+def _fired_by_mutation(
+    graph: Graph, rule: str, make_context: ContextFactory, fired_before: dict[int, set[str]]
+) -> tuple[set[str], set[str]]:
+    _, mutate = MUTATIONS[rule]
+    if id(graph) not in fired_before:
+        fired_before[id(graph)] = evaluate(graph.resources, make_context(graph.settings)).rules()
+    after = evaluate(mutate(graph.resources), make_context(graph.settings)).rules()
+    return fired_before[id(graph)], after
+
+
+@pytest.mark.parametrize("rule", ROWS)
+def test_breaking_a_row_in_the_hand_built_graph_fires_exactly_that_row(
+    rule: str, reference_graphs: dict[str, Graph], make_context: ContextFactory, fired_before: dict[int, set[str]]
+) -> None:
+    # GIVEN the hand-built graph of the stack the mutation targets, which passes every row
+    graph = reference_graphs[MUTATIONS[rule][0]]
+    # WHEN exactly the property the row checks is broken
+    before, after = _fired_by_mutation(graph, rule, make_context, fired_before)
+    # THEN that row, and only that row, fires
+    assert before == set()
+    assert after == {rule}
+
+
+@pytest.mark.parametrize("rule", ROWS)
+def test_breaking_a_row_in_a_real_stack_graph_fires_exactly_that_row(
+    rule: str, recorded_graphs: dict[str, Graph], make_context: ContextFactory, fired_before: dict[int, set[str]]
+) -> None:
+    # GIVEN a copy of a real stack's recorded graph
+    graph = recorded_graphs[MUTATIONS[rule][0]]
+    # WHEN exactly the property the row checks is broken
+    before, after = _fired_by_mutation(graph, rule, make_context, fired_before)
+    # THEN that row fires, and nothing else changes
+    assert rule not in before
+    assert after - before == {rule}
+    assert before <= after

@@ -1,0 +1,111 @@
+"""make tiers: the tier-change review shows what a commit to the stack files changes, and only that."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools.mocks import ROOT
+from tools.tiers import main
+
+STACK_FILES = ("Pulumi.dev.yaml", "Pulumi.prod.yaml")
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=Reviewer", "-c", "user.email=reviewer@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _edit(path: Path, change) -> None:
+    document = yaml.safe_load(path.read_text())
+    change(document["config"])
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository holding copies of the real stack files, committed once."""
+    _git(tmp_path, "init", "-q")
+    for name in STACK_FILES:
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "stack files")
+    return tmp_path
+
+
+def _change_rows(markdown: str) -> list[list[str]]:
+    section = markdown.split("### Changes", 1)[1].split("###", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| stack")]
+    return [[cell.strip().strip("`*") for cell in row.strip("|").split("|")] for row in rows]
+
+
+def test_raising_premiums_rate_shows_that_one_change_and_nothing_else(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN prod's Premium plan at 80 rps, then a commit raising it to 100 (the real file's value: the stage's rate)
+    def make_room(config: dict) -> None:
+        config["tiered-api:plans"]["premium"]["throttle"]["rateLimit"] = 80
+
+    _edit(repo / "Pulumi.prod.yaml", make_room)
+    _git(repo, "commit", "-q", "-am", "premium at 80 rps")
+
+    def raise_premium(config: dict) -> None:
+        config["tiered-api:plans"]["premium"]["throttle"]["rateLimit"] = 100
+
+    _edit(repo / "Pulumi.prod.yaml", raise_premium)
+    _git(repo, "commit", "-q", "-am", "premium at 100 rps")
+    # WHEN the review compares with the previous commit
+    status = main(["--base", "HEAD~1", "--root", str(repo)])
+    # THEN exactly that change is listed
+    output = capsys.readouterr().out
+    assert status == 0
+    assert _change_rows(output) == [["prod", "plan premium", "throttle.rateLimit", "80", "100"]]
+
+
+def test_the_review_shows_every_stacks_effective_limits_side_by_side(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--root", str(repo)]) == 0
+    output = capsys.readouterr().out
+    assert "| limit | dev | prod |" in output
+    assert (
+        "| plan premium | 10 rps, burst 20, quota 5,000 per day | 100 rps, burst 200, quota 50,000 per day |" in output
+    )
+    assert "### Changes" not in output
+
+
+def test_a_change_that_adds_a_capacity_warning_is_flagged_as_new(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def starve_lambda(config: dict) -> None:
+        config["tiered-api:lambda"]["reservedConcurrency"] = 10
+
+    _edit(repo / "Pulumi.prod.yaml", starve_lambda)
+    _git(repo, "commit", "-q", "-am", "less concurrency")
+    assert main(["--base", "HEAD~1", "--root", str(repo)]) == 0
+    output = capsys.readouterr().out
+    assert _change_rows(output) == [["prod", "Lambda", "reservedConcurrency", "100", "10"]]
+    assert "- **prod** (new in this change): lambda.reservedConcurrency (10) is below" in output
+
+
+def test_an_invalid_stack_file_is_reported_and_fails(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def too_fast(config: dict) -> None:
+        config["tiered-api:plans"]["premium"]["throttle"]["rateLimit"] = 1000
+
+    _edit(repo / "Pulumi.dev.yaml", too_fast)
+    assert main(["--base", "HEAD", "--root", str(repo)]) == 2
+    output = capsys.readouterr().out
+    assert "### Invalid stack files" in output
+    assert "plans.premium.throttle.rateLimit: must be at most the stage's" in output
+
+
+def test_an_unknown_base_ref_fails(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--base", "no-such-ref", "--root", str(repo)]) == 2
+    assert "cannot resolve 'no-such-ref'" in capsys.readouterr().err
