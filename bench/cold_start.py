@@ -7,37 +7,32 @@ lands on all of them rather than on one.
 from __future__ import annotations
 
 import json
-import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from bench.environment import ROOT, BenchTables, ours_environment, sample_environment, seed_event
+from bench.environment import (
+    BenchTables,
+    HandlerVariant,
+    ours_environment,
+    run_python,
+    sample_environment,
+    seed_event,
+)
 from bench.report import Section, Table, Target
 from bench.stats import Summary, paired_ratios, summarize
 
-__all__ = ["TARGET_RATIO", "Variant", "importtime_by_package", "run"]
+__all__ = ["TARGET_RATIO", "importtime_by_package", "run", "variants"]
 
 TARGET_RATIO: Final = 1.6
 _CHILD: Final = Path(__file__).with_name("_cold_child.py")
 _IMPORTTIME_LINE: Final = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)\s*$")
 _TIMEOUT_SECONDS: Final = 120
-
-
-@dataclass(frozen=True)
-class Variant:
-    label: str
-    module: str
-    function: str
-    environment: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -57,49 +52,39 @@ def importtime_by_package(stderr: str) -> dict[str, float]:
     return dict(totals)
 
 
-def _child_environment(variant: Variant) -> dict[str, str]:
-    # A clean environment: the developer's AWS settings must not leak into either handler.
-    keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
-    return {**keep, "PYTHONPATH": str(ROOT), **variant.environment}
-
-
-def _run_child(variant: Variant, workdir: Path, extra_flags: tuple[str, ...] = ()) -> tuple[_Sample, str]:
+def _run_child(variant: HandlerVariant, workdir: Path, extra_flags: tuple[str, ...] = ()) -> tuple[_Sample, str]:
     event_file = workdir / "event.json"
     result_file = workdir / "result.json"
     event_file.write_text(json.dumps(seed_event()))
-    command = [sys.executable, *extra_flags, str(_CHILD), variant.module, variant.function]
+    command = [*extra_flags, str(_CHILD), variant.module, variant.function, str(event_file), str(result_file)]
     started = time.perf_counter()
-    finished = subprocess.run(  # noqa: S603 (our own interpreter and script)
-        [*command, str(event_file), str(result_file)],
-        env=_child_environment(variant),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=_TIMEOUT_SECONDS,
-        check=False,
-    )
+    finished = run_python(command, variant.environment, f"{variant.label}: cold-start child", _TIMEOUT_SECONDS)
     elapsed = time.perf_counter() - started
-    if finished.returncode != 0:
-        raise RuntimeError(f"{variant.label}: cold-start child failed: {finished.stderr[-2000:]}")
     result = json.loads(result_file.read_text())
     if result["status"] not in (200, 201):
         raise RuntimeError(f"{variant.label}: first request answered {result['status']}")
     return _Sample(result["init"], result["first_request"], elapsed), finished.stderr
 
 
-def variants(tables: BenchTables) -> tuple[Variant, Variant, Variant]:
+def variants(tables: BenchTables) -> tuple[HandlerVariant, HandlerVariant, HandlerVariant]:
     return (
-        Variant(
-            "tiered-api, as deployed (X-Ray on)", "handler.app", "lambda_handler", ours_environment(tables, traced=True)
+        HandlerVariant(
+            "ours",
+            "tiered-api, as deployed (X-Ray on)",
+            "handler.app",
+            "lambda_handler",
+            ours_environment(tables, traced=True),
         ),
-        Variant(
+        HandlerVariant(
+            "ours-untraced",
             "tiered-api, tracing off (make dev, tests)",
             "handler.app",
             "lambda_handler",
             ours_environment(tables, traced=False),
         ),
-        Variant("AWS sample handler", "bench.reference.sample_handler", "handler", sample_environment(tables)),
+        HandlerVariant(
+            "sample", "AWS sample handler", "bench.reference.sample_handler", "handler", sample_environment(tables)
+        ),
     )
 
 

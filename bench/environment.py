@@ -7,9 +7,12 @@ has a local code path and neither gets a faster backend than the other.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +26,12 @@ __all__ = [
     "ROOT",
     "SEED_EVENT_FILE",
     "BenchTables",
+    "HandlerVariant",
     "aws_environment",
     "dynamodb_client",
     "free_port",
     "ours_environment",
+    "run_python",
     "running_dynamodb",
     "sample_environment",
     "seed_event",
@@ -41,6 +46,37 @@ REGION: Final = "us-east-1"
 _CREDENTIALS: Final = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 # Limits far above anything a benchmark sends, so only the limiter's cost is measured, never its rejections.
 UNTHROTTLED_REQUESTS: Final = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class HandlerVariant:
+    """One handler under measurement: ``module.function`` run with ``environment``."""
+
+    key: str
+    label: str
+    module: str
+    function: str
+    environment: Mapping[str, str]
+
+
+def run_python(
+    args: Sequence[str], environment: Mapping[str, str], what: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Our own interpreter on ``args`` in a clean environment: the developer's AWS settings must not leak in."""
+    keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    finished = subprocess.run(  # noqa: S603 (our own interpreter and modules)
+        [sys.executable, *args],
+        env={**keep, "PYTHONPATH": str(ROOT), **environment},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if finished.returncode != 0:
+        raise RuntimeError(f"{what} failed: {finished.stderr[-2000:]}")
+    return finished
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -14,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from bench.environment import ROOT
+from bench.environment import ROOT, run_python
 from bench.report import Section, Table
 from bench.stats import summarize
 
@@ -53,19 +50,12 @@ class _Evaluation:
 
 def _evaluate(stack: str, runs: int, workdir: Path) -> _Evaluation:
     result_file = workdir / f"{stack}.json"
-    keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
-    finished = subprocess.run(  # noqa: S603 (our own interpreter and module)
-        [sys.executable, "-m", "bench._program_child", stack, str(runs), str(result_file)],
-        env={**keep, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=_TIMEOUT_SECONDS,
-        check=False,
+    run_python(
+        ["-m", "bench._program_child", stack, str(runs), str(result_file)],
+        {},
+        f"evaluating stack {stack}",
+        _TIMEOUT_SECONDS,
     )
-    if finished.returncode != 0:
-        raise RuntimeError(f"evaluating stack {stack} failed: {finished.stderr[-2000:]}")
     result = json.loads(result_file.read_text())
     return _Evaluation(first=result["first"], later=result["later"], resources=result["resources"])
 

@@ -7,16 +7,19 @@ them write the seeds' request (a new id each time) to the same DynamoDB Local.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from bench.environment import ROOT, BenchTables, ours_environment, sample_environment, seed_limited_environment
+from bench.environment import (
+    BenchTables,
+    HandlerVariant,
+    ours_environment,
+    run_python,
+    sample_environment,
+    seed_limited_environment,
+)
 from bench.report import Section, Table, Target
 from bench.stats import paired_ratios, percentile, summarize
 
@@ -24,15 +27,6 @@ __all__ = ["TARGET_SPEEDUP", "run"]
 
 TARGET_SPEEDUP: Final = 1.3
 _TIMEOUT_SECONDS: Final = 600
-
-
-@dataclass(frozen=True)
-class _Variant:
-    key: str
-    label: str
-    module: str
-    function: str
-    environment: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -45,30 +39,10 @@ class _Round:
     dynamodb_seconds_per_request: float
 
 
-def _run_child(variant: _Variant, warmup: int, requests: int, workdir: Path) -> _Round:
+def _run_child(variant: HandlerVariant, warmup: int, requests: int, workdir: Path) -> _Round:
     result_file = workdir / f"{variant.key}.json"
-    keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
-    finished = subprocess.run(  # noqa: S603 (our own interpreter and module)
-        [
-            sys.executable,
-            "-m",
-            "bench._warm_child",
-            variant.module,
-            variant.function,
-            str(warmup),
-            str(requests),
-            str(result_file),
-        ],
-        env={**keep, "PYTHONPATH": str(ROOT), **variant.environment},
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=_TIMEOUT_SECONDS,
-        check=False,
-    )
-    if finished.returncode != 0:
-        raise RuntimeError(f"{variant.label}: warm child failed: {finished.stderr[-2000:]}")
+    command = ["-m", "bench._warm_child", variant.module, variant.function, str(warmup), str(requests)]
+    run_python([*command, str(result_file)], variant.environment, f"{variant.label}: warm child", _TIMEOUT_SECONDS)
     result = json.loads(result_file.read_text())
     return _Round(
         throughput=result["throughput"],
@@ -80,30 +54,30 @@ def _run_child(variant: _Variant, warmup: int, requests: int, workdir: Path) -> 
     )
 
 
-def _variants(tables: BenchTables) -> tuple[_Variant, ...]:
+def _variants(tables: BenchTables) -> tuple[HandlerVariant, ...]:
     return (
-        _Variant(
+        HandlerVariant(
             "ours",
             "tiered-api `POST /`, as deployed (X-Ray on)",
             "handler.app",
             "lambda_handler",
             ours_environment(tables, traced=True),
         ),
-        _Variant(
+        HandlerVariant(
             "ours-untraced",
             "tiered-api `POST /`, tracing off",
             "handler.app",
             "lambda_handler",
             ours_environment(tables, traced=False),
         ),
-        _Variant(
+        HandlerVariant(
             "seed",
             "sample + seed 003 limiter (get, put, put)",
             "bench.reference.seed_limited_sample",
             "handler",
             seed_limited_environment(tables),
         ),
-        _Variant(
+        HandlerVariant(
             "sample",
             "bare sample handler (put)",
             "bench.reference.sample_handler",
