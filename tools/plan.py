@@ -86,7 +86,7 @@ def limits_table(settings: StackSettings) -> list[tuple[str, str]]:
             "dynamodb",
             "on-demand, PITR, streams"
             + (", deletion protection" if data.deletion_protection else "")
-            + (", customer-managed KMS key" if data.customer_managed_key else ", AWS-owned key"),
+            + (", customer-managed KMS key" if data.customer_managed_key else ", AWS-managed key (aws/dynamodb)"),
         )
     )
     return rows
