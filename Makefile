@@ -9,13 +9,14 @@ CONFIG ?=
 PLAN_ARGS := --stack $(STACK) $(if $(CONFIG),--config $(CONFIG),)
 PYTEST_ARGS ?=
 
-.PHONY: help setup test pytest lint format plan openapi
+.PHONY: help setup test pytest lint format plan openapi validators
 
 help:
 	@echo "make dev [STACK=dev] [PORT=3000]   the whole API locally on DynamoDB Local"
 	@echo "make test                          lint and every test"
 	@echo "make plan STACK=prod [CONFIG=f]    offline: resources and limits of a stack"
 	@echo "make openapi                       regenerate docs/openapi.json from the handler"
+	@echo "make validators                    regenerate handler/_request_validators.py from the models"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,10 @@ test: setup lint pytest
 # The OpenAPI document is generated from the handler's models and routes; a test fails when it is stale.
 openapi: $(VENV)/.installed
 	$(PY) -m handler.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
+
+# The function's request-body checks are compiled from the same models' JSON Schema; a test fails when stale.
+validators: $(VENV)/.installed
+	$(PY) -m tools.request_validators > handler/_request_validators.py.tmp && mv handler/_request_validators.py.tmp handler/_request_validators.py
 
 plan: $(VENV)/.installed
 	@$(PY) -m tools.plan $(PLAN_ARGS) $(if $(JSON),--json,)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -118,6 +119,19 @@ def read_json_body(event: APIGatewayProxyEvent) -> Any:
         return json.loads(raw)
     except (ValueError, RecursionError):
         raise InvalidRequestError("Request body is not valid JSON") from None
+
+
+def matches_schema(check: Callable[[Any], object], data: Any) -> bool:
+    """Whether ``check`` (a ``handler._request_validators`` function) accepts ``data``.
+
+    Whatever it accepts, its pydantic model accepts with the same values (a property test holds them to
+    that); what it rejects goes to ``validate``, so the model alone decides and words every field error.
+    """
+    try:
+        check(data)
+    except ValueError:
+        return False
+    return True
 
 
 def validate(model: type[_M], data: Any) -> _M:

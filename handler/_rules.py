@@ -7,7 +7,7 @@ that never load pydantic, and those checks must agree with the models' to the ch
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 ID_PATTERN: Final = "^[A-Za-z0-9_-]{1,64}$"
 # No leading zero: the year is stored as a DynamoDB number, and "0999" would come back as 999.
@@ -31,3 +31,13 @@ def is_valid_id(value: str) -> bool:
 
 def is_valid_year_text(value: str) -> bool:
     return _YEAR.fullmatch(value) is not None
+
+
+def parse_year(value: Any) -> int:
+    """A year as the API accepts it: a four-digit string or an integer in range; ``ValueError`` otherwise."""
+    # bool is an int subclass and 2023.0 is a float: neither is what a client meant by a year.
+    if type(value) is int and MIN_YEAR <= value <= MAX_YEAR:
+        return value
+    if isinstance(value, str) and is_valid_year_text(value):
+        return int(value)
+    raise ValueError(YEAR_MESSAGE)

@@ -30,7 +30,7 @@ from handler._rules import (
     MIN_YEAR,
     YEAR_MESSAGE,
     YEAR_PATTERN,
-    is_valid_year_text,
+    parse_year,
 )
 
 __all__ = [
@@ -53,18 +53,9 @@ __all__ = [
 ]
 
 
-def _parse_year(value: Any) -> int:
-    # bool is an int subclass and 2023.0 is a float: neither is what a client meant by a year.
-    if type(value) is int and MIN_YEAR <= value <= MAX_YEAR:
-        return value
-    if isinstance(value, str) and is_valid_year_text(value):
-        return int(value)
-    raise ValueError(YEAR_MESSAGE)
-
-
 Year = Annotated[
     int,
-    PlainValidator(_parse_year),
+    PlainValidator(parse_year),
     WithJsonSchema(
         {
             "anyOf": [

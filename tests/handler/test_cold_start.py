@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,8 @@ class Context:
     aws_request_id = "cold-start-request"
 
 print(json.dumps({"status": lambda_handler(json.loads(sys.stdin.read()), Context())["statusCode"]}))
+heavy = sorted(name for name in ("pydantic", "fastjsonschema") if name in sys.modules)
+print(json.dumps({"validation_modules_after_request": heavy}))
 """
 
 
@@ -39,10 +42,11 @@ LAMBDA_WITH_TRACING = {
 }
 
 
-def _cold_start(environment: dict[str, str]) -> str:
-    event = load_event("get_item.json")
-    event["path"] = "/items/never-created"
-    event["pathParameters"] = {"id": "never-created"}
+def _cold_start(environment: dict[str, str], event: dict[str, Any] | None = None) -> str:
+    if event is None:
+        event = load_event("get_item.json")
+        event["path"] = "/items/never-created"
+        event["pathParameters"] = {"id": "never-created"}
     result = subprocess.run(
         [sys.executable, "-c", COLD_START],
         input=json.dumps(event),
@@ -80,6 +84,14 @@ def test_in_lambda_with_tracing_on_xray_is_loaded_and_requests_still_answer(app_
     records = json_lines(output)
     assert {"heavy_modules_after_import": ["aws_xray_sdk"]} in records
     assert {"status": 404} in records
+
+
+def test_a_valid_create_as_first_request_loads_neither_pydantic_nor_fastjsonschema(app_tables, dynamodb_local):
+    output = _cold_start(app_environment(app_tables), load_event("seed_post_root.json"))
+
+    records = json_lines(output)
+    assert {"status": 201} in records
+    assert {"validation_modules_after_request": []} in records
 
 
 @pytest.mark.parametrize(
