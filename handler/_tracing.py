@@ -1,8 +1,4 @@
-"""The X-Ray tracer, built once per cold start: a subsegment for the handler, one for each DynamoDB call.
-
-The DynamoDB subsegments come from the botocore patch (operation, table, status, retries, errors), so the
-store's methods are not wrapped in subsegments of their own: those only repeated them, at the cost of two
-more subsegments to build and send on every request.
+"""The X-Ray tracer, built once per cold start, for the handler and the store's DynamoDB calls.
 
 The X-Ray SDK is the heaviest import of the function (its recorder builds two botocore clients on import)
 and Powertools' Tracer imports it even when tracing is disabled. It is only imported where traces can
@@ -25,10 +21,15 @@ _TRUTHY = frozenset({"1", "true", "yes", "on", "y", "t"})
 class TracerLike(Protocol):
     def capture_lambda_handler(self, lambda_handler: _F) -> _F: ...
 
+    def capture_method(self, method: _F) -> _F: ...
+
 
 class _NoTracer:
     def capture_lambda_handler(self, lambda_handler: _F) -> _F:
         return lambda_handler
+
+    def capture_method(self, method: _F) -> _F:
+        return method
 
 
 def tracing_enabled(environ: Mapping[str, str]) -> bool:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from handler._rules import is_valid_id
+from handler._tracing import tracer
 from handler.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceUnavailableError
 from handler.tables import ITEMS_KEY, ITEMS_YEAR_INDEX, RATE_LIMIT_KEY, RATE_LIMIT_TTL_ATTRIBUTE
 
@@ -88,6 +89,7 @@ class ItemStore:
         self._client = client
         self._table = table_name
 
+    @tracer.capture_method
     def create(self, item: StoredItem) -> bool:
         """Store ``item``; return whether it is new. Raise ``ConflictError`` if the id holds other content.
 
@@ -116,6 +118,7 @@ class ItemStore:
             return False
         return True
 
+    @tracer.capture_method
     def get(self, item_id: str) -> StoredItem:
         with _dynamodb_errors():
             response = self._client.get_item(TableName=self._table, Key={ITEMS_KEY: {"S": item_id}})
@@ -123,6 +126,7 @@ class ItemStore:
             raise NotFoundError
         return _to_item(response["Item"])
 
+    @tracer.capture_method
     def update(self, item_id: str, year: int | None, title: str | None) -> StoredItem:
         """Change the given fields of an existing item; ``NotFoundError`` if there is none (no upsert)."""
         names = {"#id": ITEMS_KEY}
@@ -151,6 +155,7 @@ class ItemStore:
             raise NotFoundError from None
         return _to_item(response["Attributes"])
 
+    @tracer.capture_method
     def delete(self, item_id: str) -> None:
         try:
             with _dynamodb_errors():
@@ -163,6 +168,7 @@ class ItemStore:
         except _ConditionFailed:
             raise NotFoundError from None
 
+    @tracer.capture_method
     def list_by_year(self, year: int, limit: int, cursor: str | None) -> Page:
         """One page of the year's items in id order, through the year index (never a scan)."""
         request: dict[str, Any] = {
@@ -221,6 +227,7 @@ class WindowCounter:
         self._client = client
         self._table = table_name
 
+    @tracer.capture_method
     def increment_below(self, key: str, limit: int, expires_at: int) -> int | None:
         """Add one to ``key``'s counter unless it already reached ``limit``; return the new count, or
         ``None`` when the limit was reached. DynamoDB evaluates the condition and the increment as one
