@@ -251,6 +251,8 @@ class LocalStack:
         self._dynamodb = DynamoDBLocal(db_path=self._stack_dir / "ddb")
         self._dynamodb.start()
         ensure_tables(self._dynamodb_client(), self._names)
+        # After the tables: the first request is what creates the stack's database file.
+        self._dynamodb.use_write_ahead_log()
         self._api_keys = load_api_keys(self._stack_dir / "api-keys.json", settings)
         deployed = function_environment(settings.app_rate_limit, self._names.items_table, self._names.rate_limit_table)
         environment = {

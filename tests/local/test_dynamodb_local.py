@@ -3,6 +3,9 @@ killed like a crash, and says what to do when Java or the jar is missing."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 import boto3
 import pytest
 from botocore.config import Config
@@ -97,3 +100,45 @@ def test_a_taken_port_is_refused_rather_than_mistaken_for_a_started_server(dynam
 def test_a_server_that_exits_at_start_is_reported_with_its_output():
     with pytest.raises(DynamoDBLocalError, match="exited with code"):
         DynamoDBLocal(extra_args=["-no-such-option"]).start()
+
+
+def _journal_mode(database) -> str:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        mode: str = db.execute("PRAGMA journal_mode").fetchone()[0]
+        return mode
+
+
+def test_write_ahead_log_is_what_on_disk_databases_journal_with_afterwards(tmp_path):
+    # GIVEN a server on disk whose database file exists (the first request created it)
+    server = DynamoDBLocal(db_path=tmp_path / "ddb").start()
+    try:
+        _client(server).create_table(**TABLE)
+        (database,) = (tmp_path / "ddb").glob("runner_*.db")
+        assert _journal_mode(database) == "delete"
+
+        # WHEN it is switched to the write-ahead log
+        server.use_write_ahead_log()
+
+        # THEN the file journals in WAL mode
+        assert _journal_mode(database) == "wal"
+    finally:
+        server.stop()
+
+
+def test_items_written_in_wal_mode_survive_a_kill_and_a_restart(tmp_path):
+    # GIVEN a server on disk switched to the write-ahead log, with one item acknowledged after the switch
+    server = DynamoDBLocal(db_path=tmp_path / "ddb").start()
+    try:
+        _client(server).create_table(**TABLE)
+        server.use_write_ahead_log()
+        _client(server).put_item(TableName="runner-test", Item={"pk": {"S": "after-switch"}})
+
+        # WHEN it is killed, as a crash would, and started again on the same data
+        server.kill()
+        server.start()
+
+        # THEN the item is there
+        item = _client(server).get_item(TableName="runner-test", Key={"pk": {"S": "after-switch"}})
+        assert item["Item"] == {"pk": {"S": "after-switch"}}
+    finally:
+        server.stop()
