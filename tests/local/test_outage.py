@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -30,6 +34,41 @@ def _port_closed(endpoint: str) -> bool:
     host, port = endpoint.removeprefix("http://").split(":")
     with socket.socket() as sock:
         return sock.connect_ex((host, int(port))) != 0
+
+
+@contextmanager
+def _outage_held(endpoint: str) -> Iterator[None]:
+    """Occupy the dead DynamoDB Local's port with a listener that resets every connection.
+
+    The stack restarts DynamoDB Local as soon as it can bind the port again; holding the port keeps the outage
+    open until the test has seen it, instead of racing the restart. Clients see what a dead endpoint gives them:
+    connections refused or reset, never an answer.
+    """
+    host, port = endpoint.removeprefix("http://").split(":")
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, int(port)))
+    listener.listen(16)
+    closing = threading.Event()
+
+    def reset_connections() -> None:
+        while not closing.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    resetter = threading.Thread(target=reset_connections, daemon=True)
+    resetter.start()
+    try:
+        yield
+    finally:
+        closing.set()
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        resetter.join()
 
 
 def _exited(server: LocalServer, wait_seconds: float) -> bool:
@@ -63,8 +102,9 @@ def outage(server_factory) -> Outage:
     deadline = time.monotonic() + RECOVERY_SECONDS
     while not _port_closed(dynamodb["endpoint"]):
         assert time.monotonic() < deadline, "DynamoDB Local did not go away"
-    during = [create(f"during-{n}") for n in range(3)]
-    # AND the stack brings it back (polled every 0.1 s, while watching the stack itself stays up)
+    with _outage_held(dynamodb["endpoint"]):
+        during = [create(f"during-{n}") for n in range(3)]
+    # AND the stack brings it back once the port is free (polled every 0.1 s, while the stack itself stays up)
     attempt = 0
     after = create("after-0")
     while after.status == 503 and time.monotonic() < deadline and not _exited(server, 0.1):
