@@ -49,9 +49,9 @@ from local.stack import (
     LocalNames,
     ensure_tables,
     load_api_keys,
-    load_stack,
     local_concurrency,
 )
+from tools.mocks import load_stack_file
 
 __all__ = ["SEED_BODY", "LocalApi", "main"]
 
@@ -402,7 +402,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     try:
-        settings = load_stack(args.stack, args.config)
+        settings, _ = load_stack_file(args.stack, args.config)
     except ConfigError as error:
         _say(f"error: {_one_line(error)}")
         return 2

@@ -8,12 +8,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
-from components.settings import PROJECT, ConfigError, StackSettings, load_settings, stack_file_name
+from components.settings import PROJECT, StackSettings
 from handler.tables import ITEMS_TABLE, RATE_LIMIT_TABLE, RATE_LIMIT_TTL_ATTRIBUTE, create_table_request
 from local.gateway import ApiKey, new_api_key
-from tools.mocks import ACCOUNT_ID, ROOT, read_stack_config
+from tools.mocks import ACCOUNT_ID
 
 __all__ = [
     "LOCAL_ACCOUNT_ID",
@@ -22,7 +20,6 @@ __all__ = [
     "LocalNames",
     "ensure_tables",
     "load_api_keys",
-    "load_stack",
     "local_concurrency",
 ]
 
@@ -45,21 +42,6 @@ class LocalNames:
     def of(cls, stack: str) -> LocalNames:
         prefix = f"{PROJECT}-{stack}"
         return cls(items_table=f"{prefix}-items", rate_limit_table=f"{prefix}-rate-limit", function=f"{prefix}-handler")
-
-
-def load_stack(stack: str, config_file: Path | None = None) -> StackSettings:
-    """The stack's validated settings, from ``Pulumi.<stack>.yaml`` or ``config_file``; ``ConfigError`` otherwise."""
-    path = config_file or ROOT / stack_file_name(stack)
-    source = str(config_file) if config_file else stack_file_name(stack)
-    try:
-        config = read_stack_config(path)
-    except OSError as error:
-        raise ConfigError(source, [f"cannot be read: {error.strerror or error}"]) from None
-    except yaml.YAMLError as error:
-        raise ConfigError(source, [f"is not valid YAML: {str(error).splitlines()[0]}"]) from None
-    if not config:
-        raise ConfigError(source, ["has no `config:` map"])
-    return load_settings(stack, config, source=source)
 
 
 def local_concurrency(settings: StackSettings) -> int:

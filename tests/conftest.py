@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.settings import stack_file_name
 from local.dynamodb_local import DynamoDBLocal
 from tools.mocks import ROOT, ProgramRun, read_stack_config, run_program
 
@@ -32,7 +33,7 @@ def stack_config() -> Callable[[str], dict[str, Any]]:
     """A deep copy of a real stack file's config map, free to edit."""
 
     def load(stack: str) -> dict[str, Any]:
-        return copy.deepcopy(read_stack_config(ROOT / f"Pulumi.{stack}.yaml"))
+        return copy.deepcopy(read_stack_config(ROOT / stack_file_name(stack)))
 
     return load
 

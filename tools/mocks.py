@@ -23,7 +23,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import PROJECT, StackSettings, load_settings, stack_file_name
+from components.settings import PROJECT, ConfigError, StackSettings, load_settings, stack_file_name
 
 __all__ = [
     "ACCOUNT_ID",
@@ -31,6 +31,7 @@ __all__ = [
     "ProgramRun",
     "RecordedResource",
     "TieredApiMocks",
+    "load_stack_file",
     "read_stack_config",
     "run_components",
     "run_program",
@@ -311,9 +312,28 @@ def read_stack_config(path: Path) -> dict[str, Any]:
     return dict(config) if isinstance(config, Mapping) else {}
 
 
+def load_stack_file(stack: str, config_file: Path | None = None) -> tuple[StackSettings, dict[str, Any]]:
+    """The validated settings and the config map of ``Pulumi.<stack>.yaml`` (or ``config_file``).
+
+    Every way a stack file can be unusable (missing, unreadable, not YAML, no ``config:`` map, invalid values) is
+    one ``ConfigError`` naming the file.
+    """
+    path = config_file or ROOT / stack_file_name(stack)
+    source = str(config_file) if config_file else stack_file_name(stack)
+    try:
+        config = read_stack_config(path)
+    except OSError as error:
+        raise ConfigError(source, [f"cannot be read: {error.strerror or error}"]) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(source, [f"is not valid YAML: {str(error).splitlines()[0]}"]) from None
+    if not config:
+        raise ConfigError(source, ["has no `config:` map"])
+    return load_settings(stack, config, source=source), config
+
+
 def stack_settings(stack: str, config: Mapping[str, Any] | None = None) -> StackSettings:
     """A stack's validated settings from its real stack file, or from ``config`` (an edited copy of it)."""
-    return load_settings(stack, config if config is not None else read_stack_config(ROOT / stack_file_name(stack)))
+    return load_settings(stack, config) if config is not None else load_stack_file(stack)[0]
 
 
 def run_program(stack: str, config_file: Path | None = None, config: Mapping[str, Any] | None = None) -> ProgramRun:
@@ -321,9 +341,11 @@ def run_program(stack: str, config_file: Path | None = None, config: Mapping[str
 
     Raises ``ConfigError`` before anything runs when the configuration is invalid.
     """
-    path = config_file or ROOT / stack_file_name(stack)
-    values = dict(config) if config is not None else read_stack_config(path)
-    settings = load_settings(stack, values, source=str(config_file) if config_file else stack_file_name(stack))
+    if config is not None:
+        values = dict(config)
+        settings = load_settings(stack, values, source=str(config_file) if config_file else None)
+    else:
+        settings, values = load_stack_file(stack, config_file)
     return _run(settings, values, _run_main)
 
 

@@ -128,15 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="another stack file to try instead of the stack's own")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
-    config_file = args.config
-    if config_file is not None and not config_file.is_file():
-        print(f"{config_file}: no such file", file=sys.stderr)
-        return 2
-    if config_file is None and not Path(f"Pulumi.{args.stack}.yaml").is_file():
-        print(f"Pulumi.{args.stack}.yaml: no such stack file", file=sys.stderr)
-        return 2
     try:
-        run = run_program(args.stack, config_file=config_file)
+        run = run_program(args.stack, config_file=args.config)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from components.settings import StackSettings, load_settings
+from components.settings import StackSettings
 from policy.context import StackContext
 from policy.suppressions import SuppressionFile, load_suppressions
 from tests.policy.reference_graph import reference_graph
-from tools.mocks import ROOT, ProgramRun, RecordedResource, read_stack_config
+from tools.mocks import ProgramRun, RecordedResource, stack_settings
 
 # A fixed review date, so that an expiry in the suppression file cannot turn a test red on its own.
 TODAY = dt.date(2026, 11, 22)
@@ -52,7 +52,7 @@ def reference_graphs() -> dict[str, Graph]:
     """The hand-built graph of each real stack file's settings."""
     graphs = {}
     for stack in ("dev", "prod"):
-        settings = load_settings(stack, read_stack_config(ROOT / f"Pulumi.{stack}.yaml"))
+        settings = stack_settings(stack)
         graphs[stack] = Graph(stack, settings, reference_graph(settings))
     return graphs
 
