@@ -10,12 +10,14 @@ check rejects, or a query to parse, loads the models, which then decide and word
 from __future__ import annotations
 
 import os
+import platform
 import re
 import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
+import botocore
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -55,11 +57,18 @@ CREATED_MESSAGE: Final = "Successfully inserted data!"
 # 3 s per call at worst; a DynamoDB that accepts but never answers: 3 x 1.5 s + 3 s = 7.5 s per call.
 # No client-side parameter validation: every request is built by handler.store from validated values
 # (DynamoDB still refuses a bad one), and botocore's check costs ~45 us per call on every request.
+# A User-Agent fixed at start-up, naming the service first so CloudTrail shows which function called:
+# botocore's default one is rebuilt from its platform, config and feature metadata twice per call
+# (~0.1 ms of each DynamoDB call, a sixth of the client's own work).
 DYNAMODB_CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=0.5,
     read_timeout=1.0,
     parameter_validation=False,
+    user_agent=(
+        f"{SETTINGS.service_name} Boto3/{boto3.__version__} Botocore/{botocore.__version__}"
+        f" Python/{platform.python_version()}"
+    ),
 )
 
 logger = Logger(service=SETTINGS.service_name, utc=True)

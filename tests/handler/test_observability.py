@@ -83,3 +83,21 @@ def test_requests_without_metrics_emit_no_empty_metric_blob(invoke, build_event,
     invoke(build_event("GET", "/items/absent"))
 
     assert emitted_metrics(output()) == []
+
+
+def test_dynamodb_calls_name_the_service_first_in_their_user_agent(invoke, build_event, app_module, new_id):
+    """CloudTrail records each call's User-Agent: it says which function made it, then which SDK."""
+    sent: list[str] = []  # headers as sent, in bytes
+
+    def observe(request, **_):
+        sent.append(request.headers["User-Agent"].decode())
+
+    events = app_module._dynamodb.meta.events
+    events.register("before-send.dynamodb", observe)
+    try:
+        invoke(build_event("POST", "/items", body={"id": new_id, "year": 2000, "title": "t"}))
+    finally:
+        events.unregister("before-send.dynamodb", observe)
+
+    assert len(sent) == 2  # the limiter's counter, then the item
+    assert all(agent.startswith(f"{app_module.SETTINGS.service_name} Boto3/") for agent in sent)
