@@ -1,12 +1,21 @@
-"""make loadtest's target resolution and summary of an Artillery report."""
+"""make loadtest's target resolution, how it runs Artillery, and its summary of an Artillery report."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
-from loadtest.run import TargetError, format_summary, resolve_target, summarise
+from loadtest import run
+from loadtest.run import (
+    TargetError,
+    artillery_command,
+    artillery_environment,
+    format_summary,
+    resolve_target,
+    summarise,
+)
 
 
 def test_the_summary_groups_answers_by_what_produced_them():
@@ -65,3 +74,22 @@ def test_without_a_running_local_stack_the_error_says_to_start_it(tmp_path):
 def test_a_deployed_url_needs_a_key(tmp_path):
     with pytest.raises(TargetError, match="KEY="):
         resolve_target("dev", "https://example.execute-api.us-east-1.amazonaws.com/dev", None, tmp_path)
+
+
+def test_artillery_runs_at_the_lowest_cpu_priority(tmp_path, monkeypatch):
+    """Its arrival timer busy-waits; at nice 19 it only spins on CPU the stack under test leaves idle."""
+    stand_in = tmp_path / "artillery"
+    stand_in.write_text("#!/bin/sh\nexec nice\n")  # `nice` alone prints the niceness it runs at
+    stand_in.chmod(0o755)
+    monkeypatch.setattr(run, "ARTILLERY", stand_in)
+
+    niceness = subprocess.run(artillery_command([]), capture_output=True, text=True, check=True).stdout
+
+    assert niceness.strip() == "19"
+
+
+def test_artillery_gets_the_key_and_no_telemetry():
+    environment = artillery_environment("key-value")
+
+    assert environment["API_KEY"] == "key-value"
+    assert environment["ARTILLERY_DISABLE_TELEMETRY"] == "true"
