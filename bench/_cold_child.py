@@ -1,7 +1,8 @@
 """One cold start, in a fresh interpreter: import and initialise a handler, then serve its first request.
 
 Run by ``bench.cold_start`` as ``python bench/_cold_child.py MODULE FUNCTION EVENT_FILE RESULT_FILE``. Standard
-library only, so nothing is imported before the clock starts except what the interpreter itself loads.
+library only, so nothing is imported before the clock starts except what the interpreter itself loads and the
+Lambda runtime's own set-up (``bench._lambda_runtime``).
 """
 
 import importlib
@@ -9,6 +10,8 @@ import json
 import sys
 import time
 import uuid
+
+from bench import _lambda_runtime
 
 
 class _Context:
@@ -29,11 +32,14 @@ class _Context:
 def main(module_name: str, function_name: str, event_file: str, result_file: str) -> None:
     with open(event_file) as source:
         event = json.load(source)
+    _lambda_runtime.install()
     started = time.perf_counter()
     module = importlib.import_module(module_name)
     function = getattr(module, function_name)
     initialised = time.perf_counter()
-    response = function(event, _Context())
+    context = _Context()
+    _lambda_runtime.begin_invocation(context.aws_request_id)
+    response = function(event, context)
     answered = time.perf_counter()
     with open(result_file, "w") as sink:
         json.dump(

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+from bench import _lambda_runtime
 from bench._cold_child import _Context
 from bench.environment import seed_event
 
@@ -42,20 +43,28 @@ class _CallMeter:
         BaseClient._make_api_call = metered
 
 
+def _invoke(function: Any, event: dict[str, Any], context: _Context) -> dict[str, Any]:
+    _lambda_runtime.begin_invocation(context.aws_request_id)
+    response: dict[str, Any] = function(event, context)
+    return response
+
+
 def main(module_name: str, function_name: str, warmup: int, requests: int, result_file: str) -> None:
+    _lambda_runtime.install()
     function = getattr(importlib.import_module(module_name), function_name)
     meter = _CallMeter()
     events = [seed_event() for _ in range(warmup + requests)]
-    context = _Context()
-    for event in events[:warmup]:
-        function(event, context)
+    # A context per invocation, as Lambda gives each its own request id.
+    contexts = [_Context() for _ in events]
+    for event, context in zip(events[:warmup], contexts, strict=False):
+        _invoke(function, event, context)
     latencies = []
     statuses: dict[str, int] = {}
     calls_before, seconds_before = meter.calls, meter.seconds
     started = time.perf_counter()
-    for event in events[warmup:]:
+    for event, context in zip(events[warmup:], contexts[warmup:], strict=True):
         before = time.perf_counter()
-        status = str(function(event, context)["statusCode"])
+        status = str(_invoke(function, event, context)["statusCode"])
         latencies.append(time.perf_counter() - before)
         statuses[status] = statuses.get(status, 0) + 1
     elapsed = time.perf_counter() - started

@@ -6,6 +6,9 @@ Nothing here runs a benchmark or times anything; ``make bench`` does that.
 from __future__ import annotations
 
 import importlib
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -207,3 +210,35 @@ def test_component_cpu_sums_the_local_stack_tree_by_component():
     ]
     # THEN only the tree under the gateway counts, split by what each process is
     assert component_cpu(processes, root=10) == {"gateway": 2.0, "function workers": 2.0, "DynamoDB Local": 4.0}
+
+
+def _as_lambda_runtime(code: str) -> str:
+    """stdout of ``code`` run after ``bench._lambda_runtime.install()`` in a fresh interpreter."""
+    script = f"from bench import _lambda_runtime\n_lambda_runtime.install()\n{code}"
+    finished = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    )
+    return finished.stdout
+
+
+def test_lambda_runtime_writes_root_logger_records_with_the_invocation_request_id():
+    out = _as_lambda_runtime(
+        "import logging\n"
+        "logging.getLogger().setLevel(logging.INFO)\n"
+        "_lambda_runtime.begin_invocation('request-1')\n"
+        "logging.info('first')\n"
+        "_lambda_runtime.begin_invocation('request-2')\n"
+        "logging.info('second')\n"
+    )
+
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r"\[INFO\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\trequest-1\tfirst", lines[0])
+    assert lines[1].endswith("\trequest-2\tsecond")
+
+
+def test_lambda_runtime_flushes_stdout_on_every_write():
+    # Written, then the process dies without flushing: only an unbuffered stdout still delivers it.
+    out = _as_lambda_runtime("import os, sys\nsys.stdout.write('line\\n')\nos._exit(0)\n")
+
+    assert out == "line\n"
