@@ -39,13 +39,27 @@ def tracing_enabled(environ: Mapping[str, str]) -> bool:
     return in_lambda and not disabled
 
 
+class _ResponseFreeTracer:
+    """Powertools' Tracer, never recording what a traced function returns: the handler's and the store's results
+    are the items themselves, and stored data has no place in traces. Errors are still recorded."""
+
+    def __init__(self, tracer: Any) -> None:
+        self._tracer = tracer
+
+    def capture_lambda_handler(self, lambda_handler: _F) -> _F:
+        return cast(_F, self._tracer.capture_lambda_handler(lambda_handler, capture_response=False))
+
+    def capture_method(self, method: _F) -> _F:
+        return cast(_F, self._tracer.capture_method(method, capture_response=False))
+
+
 def _build_tracer() -> TracerLike:
     if not tracing_enabled(os.environ):
         return _NoTracer()
     from aws_lambda_powertools import Tracer
 
     # Only DynamoDB calls need subsegments; patching every supported library would import them all.
-    return cast(TracerLike, Tracer(patch_modules=("botocore",)))
+    return _ResponseFreeTracer(Tracer(patch_modules=("botocore",)))
 
 
 tracer = _build_tracer()
