@@ -43,7 +43,7 @@ def daemon() -> Iterator[socket.socket]:
 
 def _received(sock: socket.socket) -> list[dict[str, Any]]:
     """Every segment document sent so far (each datagram is a JSON header line, then the document)."""
-    documents = []
+    documents: list[dict[str, Any]] = []
     while True:
         try:
             datagram = sock.recv(65536)
@@ -67,7 +67,7 @@ def traced_create_and_get(app_tables, dynamodb_local, daemon) -> tuple[list[int]
     get = load_event("get_item.json")
     get["path"] = f"/items/{item_id}"
     get["pathParameters"] = {"id": item_id}
-    address = "127.0.0.1:{}".format(daemon.getsockname()[1])
+    address = f"127.0.0.1:{daemon.getsockname()[1]}"
     finished = subprocess.run(
         [sys.executable, "-c", CREATE_THEN_GET],
         input=json.dumps([create, get]),
