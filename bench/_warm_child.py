@@ -29,15 +29,17 @@ class _CallMeter:
 
         self.calls = 0
         self.seconds = 0.0
+        self.cpu_seconds = 0.0  # this process's own CPU during the calls: the SDK's work, not DynamoDB's
         wrapped = BaseClient._make_api_call
         meter = self
 
         def metered(client: Any, operation: str, parameters: dict[str, Any]) -> Any:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             try:
                 return wrapped(client, operation, parameters)
             finally:
                 meter.seconds += time.perf_counter() - started
+                meter.cpu_seconds += time.process_time() - cpu_started
                 meter.calls += 1
 
         BaseClient._make_api_call = metered
@@ -60,7 +62,7 @@ def main(module_name: str, function_name: str, warmup: int, requests: int, resul
         _invoke(function, event, context)
     latencies = []
     statuses: dict[str, int] = {}
-    calls_before, seconds_before = meter.calls, meter.seconds
+    calls_before, seconds_before, cpu_before = meter.calls, meter.seconds, meter.cpu_seconds
     started = time.perf_counter()
     for event, context in zip(events[warmup:], contexts[warmup:], strict=True):
         before = time.perf_counter()
@@ -74,6 +76,7 @@ def main(module_name: str, function_name: str, warmup: int, requests: int, resul
         "statuses": statuses,
         "dynamodb_calls_per_request": (meter.calls - calls_before) / requests,
         "dynamodb_seconds_per_request": (meter.seconds - seconds_before) / requests,
+        "dynamodb_cpu_seconds_per_request": (meter.cpu_seconds - cpu_before) / requests,
     }
     with open(result_file, "w") as sink:
         json.dump(result, sink)
