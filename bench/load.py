@@ -30,7 +30,7 @@ import yaml
 
 from bench.environment import ROOT, free_port
 from bench.report import Section, Table, Target
-from loadtest.run import ARTILLERY, Summary, artillery_command, artillery_environment, summarise
+from loadtest.run import ARTILLERY, Summary, start_artillery, summarise
 
 __all__ = ["PHASES", "LoadResult", "Phase", "bench_stack_config", "parse_artillery_report", "run"]
 
@@ -248,22 +248,24 @@ def _run_phase(url: str, key: str, phase: Phase, workdir: Path, stack_pid: int) 
     overrides = {"config": {"phases": [{"duration": phase.seconds, "arrivalRate": phase.rate, "name": phase.name}]}}
     scenario = ROOT / "loadtest" / f"{SCENARIO}.yml"
     _require_artillery()
-    finished = subprocess.run(  # noqa: S603 (the project's own pinned Artillery)
-        artillery_command(
-            ["run", "--target", url, "--overrides", json.dumps(overrides), "--output", str(output), str(scenario)]
-        ),
-        env=artillery_environment(key),
+    artillery = start_artillery(
+        ["run", "--target", url, "--overrides", json.dumps(overrides), "--output", str(output), str(scenario)],
+        key,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        timeout=phase.seconds + 300,
-        check=False,
     )
+    try:
+        _, stderr = artillery.communicate(timeout=phase.seconds + 300)
+    except subprocess.TimeoutExpired:
+        artillery.kill()
+        artillery.communicate()
+        raise RuntimeError(f"artillery did not finish phase {phase.name} in time") from None
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     stack_after = component_cpu(_processes(), stack_pid)
-    if finished.returncode != 0:
-        raise RuntimeError(f"artillery failed in phase {phase.name}: {finished.stderr[-2000:]}")
+    if artillery.returncode != 0:
+        raise RuntimeError(f"artillery failed in phase {phase.name}: {stderr[-2000:]}")
     cpu = {name: stack_after[name] - stack_before[name] for name in _COMPONENTS}
     cpu["Artillery"] = (children_after.ru_utime + children_after.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime
@@ -281,8 +283,8 @@ def _capacity_note(results: list[LoadResult]) -> str:
         f" included, which weighs on short phases). During the spike the processes kept {sum(busy.values()):.2f}"
         f" cores busy on average ({parts}); this machine has {os.cpu_count() or 1}, shared with whatever else runs"
         " on it. Most of Artillery's share is its arrival timer busy-waiting between arrivals less than 25 ms"
-        " apart, whatever the rate: it runs at the lowest CPU priority (nice 19), so that spin only takes CPU the"
-        " stack leaves idle. The code under test is the gateway emulation and the function workers."
+        " apart, whatever the rate: it runs at the lowest CPU priority (nice 19, in a scheduling group of its own at"
+        " nice 19 too), so that spin only takes CPU the stack leaves idle. The code under test is the gateway emulation and the function workers."
     )
 
 

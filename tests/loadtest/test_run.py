@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 
 import pytest
 
 from loadtest import run
 from loadtest.run import (
     TargetError,
-    artillery_command,
     artillery_environment,
     format_summary,
     resolve_target,
+    start_artillery,
     summarise,
 )
 
@@ -76,16 +78,32 @@ def test_a_deployed_url_needs_a_key(tmp_path):
         resolve_target("dev", "https://example.execute-api.us-east-1.amazonaws.com/dev", None, tmp_path)
 
 
-def test_artillery_runs_at_the_lowest_cpu_priority(tmp_path, monkeypatch):
-    """Its arrival timer busy-waits; at nice 19 it only spins on CPU the stack under test leaves idle."""
+STAND_IN = """import json, os
+print(json.dumps({"nice": os.nice(0), "session": os.getsid(0), "autogroup": open("/proc/self/autogroup").read()}))
+"""
+
+
+@pytest.fixture
+def started_stand_in(tmp_path, monkeypatch):
+    """What a stand-in for Artillery, started as Artillery is, says about its own scheduling."""
     stand_in = tmp_path / "artillery"
-    stand_in.write_text("#!/bin/sh\nexec nice\n")  # `nice` alone prints the niceness it runs at
+    stand_in.write_text(f"#!{sys.executable}\n{STAND_IN}")
     stand_in.chmod(0o755)
     monkeypatch.setattr(run, "ARTILLERY", stand_in)
+    process = start_artillery([], "key-value", stdout=subprocess.PIPE, text=True)
+    out, _ = process.communicate(timeout=60)
+    return json.loads(out)
 
-    niceness = subprocess.run(artillery_command([]), capture_output=True, text=True, check=True).stdout
 
-    assert niceness.strip() == "19"
+def test_artillery_runs_at_the_lowest_cpu_priority(started_stand_in):
+    """Its arrival timer busy-waits; at nice 19 it only spins on CPU the stack under test leaves idle."""
+    assert started_stand_in["nice"] == 19
+
+
+def test_artillery_runs_in_a_session_whose_scheduling_group_has_the_lowest_priority(started_stand_in):
+    # Nice only orders processes within a scheduling group; groups (one per session) share the CPU fairly.
+    assert started_stand_in["session"] != os.getsid(0)
+    assert started_stand_in["autogroup"].split()[-2:] == ["nice", "19"]
 
 
 def test_artillery_gets_the_key_and_no_telemetry():
