@@ -39,6 +39,7 @@ __all__ = [
     "Gateway",
     "GatewayAnswer",
     "IncomingRequest",
+    "Rejected",
     "missing_parameters",
     "new_api_key",
 ]
@@ -126,6 +127,15 @@ class Admitted:
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """A request API Gateway answers itself. ``api_key`` is the caller's key once API Gateway has identified it
+    (throttles, quotas, validation): the access log then names the key's id, as the stage's does."""
+
+    answer: GatewayAnswer
+    api_key: ApiKey | None = None
+
+
+@dataclass(frozen=True)
 class _Method:
     http_method: str
     resource_path: str
@@ -195,30 +205,30 @@ class Gateway:
                 return template
         return AWS_DEFAULT_TEMPLATE
 
-    def admit(self, request: IncomingRequest) -> Admitted | GatewayAnswer:
+    def admit(self, request: IncomingRequest) -> Admitted | Rejected:
         with self._lock:
             if not self._waf.allow(request.source_ip):
-                return WAF_FILTERED
+                return Rejected(WAF_FILTERED)
             prefix = f"/{self.stage_name}"
             if request.path != prefix and not request.path.startswith(prefix + "/"):
-                return UNKNOWN_STAGE
+                return Rejected(UNKNOWN_STAGE)
             path = request.path.removeprefix(prefix) or "/"
             matched = self._match(request.method, path)
             if matched is None:
-                return MISSING_AUTHENTICATION_TOKEN
+                return Rejected(MISSING_AUTHENTICATION_TOKEN)
             method, parameters = matched
             api_key = self._keys.get(request.headers.get("x-api-key", ""))
             if api_key is None:
-                return INVALID_API_KEY
+                return Rejected(INVALID_API_KEY)
             if not self._key_buckets[api_key.id].take():
-                return THROTTLED
+                return Rejected(THROTTLED, api_key)
             if not self._quotas[api_key.id].consume():
-                return QUOTA_EXCEEDED
+                return Rejected(QUOTA_EXCEEDED, api_key)
             if not self._stage_bucket.take():
-                return THROTTLED
+                return Rejected(THROTTLED, api_key)
         problem = self._validate(method, request)
         if problem is not None:
-            return problem
+            return Rejected(problem, api_key)
         return Admitted(
             http_method=method.http_method,
             resource_path=method.resource_path,

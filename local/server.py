@@ -40,6 +40,7 @@ from local.gateway import (
     Gateway,
     GatewayAnswer,
     IncomingRequest,
+    Rejected,
 )
 from local.integration import RequestContext, parse_proxy_response, proxy_event, request_time
 from local.lambda_pool import FunctionConfig, FunctionError, LambdaPool, LambdaThrottled
@@ -116,10 +117,12 @@ class LocalApi:
             "wafResponseCode": "WAF_ALLOW",
         }
         decision = self._gateway.admit(IncomingRequest(method, path, query, lowered, source_ip, body))
-        if isinstance(decision, GatewayAnswer):
-            if decision is WAF_FILTERED:
+        if isinstance(decision, Rejected):
+            if decision.answer is WAF_FILTERED:
                 log["wafResponseCode"] = "WAF_BLOCK"
-            return self._answer(decision, context, log, received)
+            if decision.api_key is not None:
+                log["identity.apiKeyId"] = decision.api_key.id
+            return self._answer(decision.answer, context, log, received)
         log["resourcePath"] = decision.resource_path
         log["identity.apiKeyId"] = decision.api_key.id
         event = proxy_event(decision, context, headers, query, body)
@@ -302,7 +305,10 @@ class LocalStack:
         state = {
             "url": self.url,
             "stack": self.settings.stack,
-            "api_keys": {consumer: {"plan": key.plan, "value": key.value} for consumer, key in self._api_keys.items()},
+            "api_keys": {
+                consumer: {"plan": key.plan, "id": key.id, "value": key.value}
+                for consumer, key in self._api_keys.items()
+            },
             "dynamodb_local": {"endpoint": self._dynamodb.endpoint_url, "pid": self._dynamodb.pid},
         }
         # Written whole, then renamed: a reader polling for the file never sees half of it.

@@ -24,6 +24,7 @@ from local.gateway import (
     ApiKey,
     Gateway,
     IncomingRequest,
+    Rejected,
 )
 from tests.local.test_limits import FakeClock
 
@@ -73,19 +74,19 @@ def test_a_valid_request_is_admitted_with_its_resource_and_key(gateway):
 def test_waf_decides_before_anything_else(gateway):
     for _ in range(10):
         gateway.admit(request(key=None, path="/elsewhere"))
-    assert gateway.admit(request()) is WAF_FILTERED
+    assert gateway.admit(request()) == Rejected(WAF_FILTERED)
 
 
 def test_a_path_outside_the_stage_is_forbidden(gateway):
-    assert gateway.admit(request(path="/prod/")) is UNKNOWN_STAGE
+    assert gateway.admit(request(path="/prod/")) == Rejected(UNKNOWN_STAGE)
 
 
 def test_an_unknown_method_is_missing_authentication_token_even_with_a_key(gateway):
-    assert gateway.admit(request(method="PATCH", path="/dev/items/12")) is MISSING_AUTHENTICATION_TOKEN
+    assert gateway.admit(request(method="PATCH", path="/dev/items/12")) == Rejected(MISSING_AUTHENTICATION_TOKEN)
 
 
 def test_a_missing_key_is_forbidden(gateway):
-    assert gateway.admit(request(key=None)) is INVALID_API_KEY
+    assert gateway.admit(request(key=None)) == Rejected(INVALID_API_KEY)
 
 
 def test_a_throttled_request_does_not_spend_quota(gateway, clock):
@@ -93,9 +94,9 @@ def test_a_throttled_request_does_not_spend_quota(gateway, clock):
     decisions = [gateway.admit(request()) for _ in range(5)]
     clock.advance(3)
     later = [gateway.admit(request()) for _ in range(3)]
-    assert [d is THROTTLED for d in decisions] == [False, False, False, True, True]
+    assert [d == Rejected(THROTTLED, KEY) for d in decisions] == [False, False, False, True, True]
     assert [isinstance(d, Admitted) for d in later[:2]] == [True, True]
-    assert later[2] is QUOTA_EXCEEDED
+    assert later[2] == Rejected(QUOTA_EXCEEDED, KEY)
 
 
 def test_the_stage_bucket_is_shared_by_every_key(settings, clock):
@@ -111,11 +112,11 @@ def test_the_stage_bucket_is_shared_by_every_key(settings, clock):
 
 
 def test_a_body_against_the_model_is_rejected_after_throttling(gateway):
-    assert gateway.admit(request(body=b'{"id": "12"}')) is BAD_REQUEST_BODY
+    assert gateway.admit(request(body=b'{"id": "12"}')) == Rejected(BAD_REQUEST_BODY, KEY)
 
 
 def test_a_body_that_is_not_json_is_rejected(gateway):
-    assert gateway.admit(request(body=b"{not json")) is BAD_REQUEST_BODY
+    assert gateway.admit(request(body=b"{not json")) == Rejected(BAD_REQUEST_BODY, KEY)
 
 
 def test_a_body_of_another_media_type_passes_through_to_the_function(gateway):
@@ -124,9 +125,10 @@ def test_a_body_of_another_media_type_passes_through_to_the_function(gateway):
 
 
 def test_a_missing_required_query_parameter_is_named(gateway):
-    answer = gateway.admit(request(method="GET", path="/dev/items", body=b"", query="limit=3"))
-    assert not isinstance(answer, Admitted)
-    assert (answer.status, answer.message) == (400, "Missing required request parameters: [year]")
+    decision = gateway.admit(request(method="GET", path="/dev/items", body=b"", query="limit=3"))
+    assert isinstance(decision, Rejected)
+    assert (decision.answer.status, decision.answer.message) == (400, "Missing required request parameters: [year]")
+    assert decision.api_key == KEY
 
 
 def test_a_listed_response_type_uses_the_stages_template(gateway):

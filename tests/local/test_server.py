@@ -42,6 +42,7 @@ def server(server_factory) -> LocalServer:
             "standard-rival": {"plan": "standard"},
             "premium-rival": {"plan": "premium"},
             "standard-chatty": {"plan": "standard"},
+            "standard-logged": {"plan": "standard"},
             "metered-client": {"plan": "metered"},
             "seeds-client": {"plan": "roomy"},
             "waf-client": {"plan": "roomy"},
@@ -129,6 +130,21 @@ def test_a_throttled_request_says_too_many_requests(server):
         for _ in range(STANDARD["throttle"]["burstLimit"] + 2)
     ]
     assert {(a.status, a.message) for a in answers if a.status == 429} == {(429, "Too Many Requests")}
+
+
+def test_a_throttled_requests_access_log_line_names_the_key_id(server):
+    answers = [
+        server.request("GET", "/items/none", key=server.key("standard-logged"), source_ip="127.0.2.9")
+        for _ in range(STANDARD["throttle"]["burstLimit"] + 2)
+    ]
+    throttled = {a.headers["x-amzn-requestid"] for a in answers if a.status == 429}
+    entries = [json.loads(line) for line in (server.state_dir / "dev-access.log").read_text().splitlines()]
+    logged = [entry for entry in entries if entry["requestId"] in throttled]
+    assert throttled
+    assert {(entry["status"], entry["apiKeyId"]) for entry in logged} == {
+        ("429", server.state["api_keys"]["standard-logged"]["id"])
+    }
+    assert len(logged) == len(throttled)
 
 
 def test_premium_admits_more_than_standard_from_the_same_burst(server):
