@@ -10,6 +10,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Final
 
@@ -128,15 +129,11 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
         [1 / r.dynamodb_seconds_per_request for r in results["ours"]], [r.throughput for r in results["seed"]]
     )
 
+    call_time, sdk_cpu = attrgetter("dynamodb_seconds_per_request"), attrgetter("dynamodb_cpu_seconds_per_request")
+
     def per_call(key: str, seconds: Callable[[_Round], float]) -> float:
         """Median milliseconds per DynamoDB call of ``key``'s runs."""
         return summarize([seconds(r) / r.dynamodb_calls_per_request * 1000 for r in results[key]]).median
-
-    def call_time(r: _Round) -> float:
-        return r.dynamodb_seconds_per_request
-
-    def sdk_cpu(r: _Round) -> float:
-        return r.dynamodb_cpu_seconds_per_request
 
     return Section(
         title="Warm requests, one worker",

@@ -22,7 +22,6 @@ from typing import Any, Final
 
 __all__ = [
     "Summary",
-    "artillery_command",
     "artillery_environment",
     "format_summary",
     "main",
@@ -37,6 +36,7 @@ ARTILLERY: Final = HERE / "node_modules" / ".bin" / "artillery"
 # local stack that spin competes with the very processes it measures, so Artillery runs at the lowest CPU
 # priority and spins only on CPU the stack leaves idle, as a load generator on a machine of its own would.
 _LOWEST_NICE: Final = 19
+_AT_LOWEST_NICE: Final = ("nice", "-n", str(_LOWEST_NICE))
 
 
 class TargetError(Exception):
@@ -73,18 +73,14 @@ def resolve_target(stack: str, url: str | None, key: str | None, state_dir: Path
     return state["url"], key or next(iter(keys.values()))["value"]
 
 
-def artillery_command(args: Sequence[str]) -> list[str]:
-    """The project's pinned Artillery with ``args``, at the lowest CPU priority."""
-    return ["nice", "-n", str(_LOWEST_NICE), str(ARTILLERY), *args]
-
-
 def artillery_environment(key: str) -> dict[str, str]:
     """This process's environment plus the API key the scenarios send and Artillery's telemetry turned off."""
     return {**os.environ, "ARTILLERY_DISABLE_TELEMETRY": "true", "API_KEY": key}
 
 
 def start_artillery(args: Sequence[str], key: str, **popen: Any) -> subprocess.Popen[Any]:
-    """Start ``artillery_command(args)`` in a session of its own whose scheduling group is at the lowest priority.
+    """Start the project's pinned Artillery with ``args`` at the lowest CPU priority, in a session of its own whose
+    scheduling group is at the lowest priority too.
 
     Linux shares CPU fairly between sessions' scheduling groups (autogroups) before nice values count, and only
     within a group: a niced Artillery in the caller's session would still get half the machine against a stack
@@ -92,7 +88,10 @@ def start_artillery(args: Sequence[str], key: str, **popen: Any) -> subprocess.P
     150 rps: function workers waiting 2.8 runnable on average with only nice, 0.7 with the group's nice too.
     """
     process = subprocess.Popen(  # noqa: S603 (the project's own pinned Artillery)
-        artillery_command(args), env=artillery_environment(key), start_new_session=True, **popen
+        [*_AT_LOWEST_NICE, str(ARTILLERY), *args],
+        env=artillery_environment(key),
+        start_new_session=True,
+        **popen,
     )
     with contextlib.suppress(OSError):  # a kernel without autogroups: nice alone is what counts
         Path(f"/proc/{process.pid}/autogroup").write_text(str(_LOWEST_NICE))
