@@ -84,23 +84,18 @@ def error_response(error: HandlerError | None, request_id: str) -> Response:
         headers["Allow"] = ", ".join(error.allowed)
     elif isinstance(error, RateLimitedError):
         headers["Retry-After"] = str(error.reset_seconds)
-        headers.update(rate_limit_headers(error.limit, 0, error.reset_seconds))
     elif isinstance(error, ServiceUnavailableError):
         headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE_SECONDS)
     return json_response(status, body, headers)
 
 
-def rate_limit_headers(limit: int, remaining: int, reset_seconds: int) -> dict[str, str]:
+def decision_headers(decision: Decision) -> dict[str, str]:
     """The IETF httpapi draft's RateLimit header fields (sent on every answer the limiter counted)."""
     return {
-        "RateLimit-Limit": str(limit),
-        "RateLimit-Remaining": str(remaining),
-        "RateLimit-Reset": str(reset_seconds),
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_seconds),
     }
-
-
-def decision_headers(decision: Decision) -> dict[str, str]:
-    return rate_limit_headers(decision.limit, decision.remaining, decision.reset_seconds)
 
 
 def read_json_body(event: APIGatewayProxyEvent) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
@@ -81,9 +80,7 @@ _limiter = RateLimiter(
     window_seconds=SETTINGS.rate_limit_window_seconds,
     fail_open=SETTINGS.rate_limit_fail_open,
 )
-_KNOWN_PATHS: Final = tuple(
-    (re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", route.path) + "$"), route.method) for route in ROUTES
-)
+_KNOWN_PATHS: Final = tuple((route.pattern, route.method) for route in ROUTES)
 
 app = APIGatewayRestResolver()
 _cold_start = True
@@ -115,12 +112,13 @@ def _rate_limit(resolver: APIGatewayRestResolver, next_middleware: NextMiddlewar
         return next_middleware(resolver)
     if not decision.allowed:
         metrics.add_metric(name=Metric.RATE_LIMITED, unit="Count", value=1)
-        raise RateLimitedError(limit=decision.limit, reset_seconds=decision.reset_seconds)
-    try:
-        response = next_middleware(resolver)
-    except HandlerError as error:
-        # Answered here rather than by the resolver, so that 4xx answers carry the RateLimit fields too.
-        response = _handled_error(error)
+        response = _handled_error(RateLimitedError(reset_seconds=decision.reset_seconds))
+    else:
+        try:
+            response = next_middleware(resolver)
+        except HandlerError as error:
+            # Answered here rather than by the resolver, so that 4xx answers carry the RateLimit fields too.
+            response = _handled_error(error)
     response.headers.update(_http.decision_headers(decision))
     return response
 

@@ -57,6 +57,11 @@ class Route:
     def path_parameters(self) -> tuple[str, ...]:
         return tuple(_PATH_PARAMETER.findall(self.path))
 
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """Matches the concrete paths of this route, one named group per path parameter."""
+        return re.compile("^" + _PATH_PARAMETER.sub(r"(?P<\1>[^/]+)", self.path) + "$")
+
 
 _BODY_ERRORS: Final = (
     HTTPStatus.BAD_REQUEST,

@@ -73,9 +73,8 @@ class UnsupportedMediaTypeError(HandlerError):
 class RateLimitedError(HandlerError):
     message = "Too Many Requests"
 
-    def __init__(self, limit: int, reset_seconds: int) -> None:
+    def __init__(self, reset_seconds: int) -> None:
         super().__init__()
-        self.limit = limit
         self.reset_seconds = reset_seconds
 
 

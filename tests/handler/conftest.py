@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -128,11 +127,9 @@ _NOT_GIVEN: Any = object()
 def _resource_for(path: str) -> tuple[str, dict[str, str] | None]:
     """API Gateway's resource template and path parameters for ``path``, as its router would set them."""
     for route in ROUTES:
-        names = route.path_parameters
-        pattern = "^" + re.sub(r"\{[^/]+\}", "([^/]+)", route.path) + "$"
-        match = re.match(pattern, path)
+        match = route.pattern.match(path)
         if match:
-            return route.path, (dict(zip(names, match.groups(), strict=True)) if names else None)
+            return route.path, (match.groupdict() or None)
     return "/{proxy+}", {"proxy": path.lstrip("/")}
 
 
