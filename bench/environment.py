@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -29,7 +28,6 @@ __all__ = [
     "HandlerVariant",
     "aws_environment",
     "dynamodb_client",
-    "free_port",
     "ours_environment",
     "run_python",
     "running_dynamodb",
@@ -141,13 +139,6 @@ def seed_event(item_id: str | None = None) -> dict[str, Any]:
     event["body"] = json.dumps(body, separators=(",", ":"))
     event["requestContext"]["requestId"] = str(uuid.uuid4())
     return event
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def dynamodb_client(endpoint_url: str, max_pool_connections: int = 10) -> Any:

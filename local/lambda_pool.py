@@ -69,7 +69,6 @@ class Invocation:
     response: Any
     log_stream: str
     cold_start: bool
-    duration_ms: float
 
 
 @dataclass
@@ -128,7 +127,7 @@ def _serve(connection: Connection, config: FunctionConfig, log_stream: str) -> N
             except Exception as error:  # noqa: BLE001 (Lambda reports any init failure)
                 traceback.print_exc()
                 # Lambda discards an environment whose init failed; the next invocation starts a new one.
-                connection.send((("init_error", f"{type(error).__name__}: {error}"), True, 0.0))
+                connection.send((("init_error", f"{type(error).__name__}: {error}"), True))
                 return
             init_ms = (time.perf_counter() - started) * 1000
             started = time.perf_counter()
@@ -156,7 +155,7 @@ def _serve(connection: Connection, config: FunctionConfig, log_stream: str) -> N
             f"Max Memory Used: {max_memory_mb} MB"
         )
         print(report + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""))
-        connection.send((outcome, init_ms is not None, duration_ms))
+        connection.send((outcome, init_ms is not None))
 
 
 def _log_group(config: FunctionConfig) -> str:
@@ -175,15 +174,13 @@ class _Worker:
         self._process.start()
         child.close()
 
-    def invoke(
-        self, event: dict[str, Any], request_id: str, timeout_seconds: int
-    ) -> tuple[tuple[str, Any], bool, float]:
+    def invoke(self, event: dict[str, Any], request_id: str, timeout_seconds: int) -> tuple[tuple[str, Any], bool]:
         deadline_ms = int((time.time() + timeout_seconds) * 1000)
         try:
             self._connection.send((event, request_id, deadline_ms))
             if not self._connection.poll(timeout_seconds):
                 raise FunctionError(f"Task timed out after {timeout_seconds} seconds")
-            result: tuple[tuple[str, Any], bool, float] = self._connection.recv()
+            result: tuple[tuple[str, Any], bool] = self._connection.recv()
         except (EOFError, OSError) as error:
             raise FunctionError(f"Runtime exited: {error!r}") from None
         return result
@@ -224,7 +221,7 @@ class LambdaPool:
         """Run one invocation; raises ``LambdaThrottled`` or ``FunctionError`` as Lambda would fail it."""
         worker = self._acquire()
         try:
-            (status, payload), cold_start, duration_ms = worker.invoke(event, request_id, self.config.timeout_seconds)
+            (status, payload), cold_start = worker.invoke(event, request_id, self.config.timeout_seconds)
         except FunctionError:
             self._discard(worker)
             raise
@@ -236,9 +233,7 @@ class LambdaPool:
                 self._discard(worker)
             raise FunctionError(payload)
         self._release(worker)
-        return Invocation(
-            response=payload, log_stream=worker.log_stream, cold_start=cold_start, duration_ms=duration_ms
-        )
+        return Invocation(response=payload, log_stream=worker.log_stream, cold_start=cold_start)
 
     def _acquire(self) -> _Worker:
         with self._lock:

@@ -28,6 +28,7 @@ from typing import IO, Any, Final
 
 from components.api import access_log_format, api_definition, function_environment
 from components.settings import ConfigError, StackSettings
+from handler.config import ENV_POWERTOOLS_TRACE_DISABLED
 from handler.contract import ROUTES
 from handler.models import gateway_request_schemas
 from local.access_log import AccessLog, fill
@@ -149,14 +150,14 @@ class LocalApi:
         return self._reply(response.status, reply_headers, response.body, context, log, received)
 
     def _answer(self, answer: GatewayAnswer, context: RequestContext, log: dict[str, object], received: float) -> Reply:
-        variables = {
-            **log,
-            "error.message": answer.message,
-            "error.messageString": json.dumps(answer.message),
-            "error.responseType": answer.response_type,
-        }
-        log.update({key: variables[key] for key in ("error.message", "error.messageString", "error.responseType")})
-        body = fill(self._gateway.template(answer), variables).encode()
+        log.update(
+            {
+                "error.message": answer.message,
+                "error.messageString": json.dumps(answer.message),
+                "error.responseType": answer.response_type,
+            }
+        )
+        body = fill(self._gateway.template(answer), log).encode()
         headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", answer.error_type)]
         return self._reply(answer.status, headers, body, context, log, received)
 
@@ -263,7 +264,7 @@ class LocalStack:
             **LOCAL_CREDENTIALS,
             "AWS_ENDPOINT_URL_DYNAMODB": self._dynamodb.endpoint_url,
             # No X-Ray daemon here.
-            "POWERTOOLS_TRACE_DISABLED": "true",
+            ENV_POWERTOOLS_TRACE_DISABLED: "true",
         }
         self._pool = LambdaPool(
             FunctionConfig(

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,11 @@ import pytest
 import yaml
 
 from components.settings import NAMESPACE
+from local.dynamodb_local import free_port
 from tools.mocks import ROOT, read_stack_config
 
 SEED_BODY = {"year": "2023", "title": "kkkg", "id": "12"}
 STARTUP_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def dev_config(**changes: Any) -> dict[str, Any]:
@@ -52,13 +45,13 @@ def write_config(directory: Path, config: dict[str, Any], name: str = "Pulumi.e2
     return path
 
 
-def server_command(config_file: Path, port: int, state_dir: Path, stack: str = "dev") -> list[str]:
+def server_command(config_file: Path, port: int, state_dir: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
         "local",
         "--stack",
-        stack,
+        "dev",
         "--port",
         str(port),
         "--config",
