@@ -28,13 +28,15 @@ from typing import Any, Final
 
 import yaml
 
-from bench.environment import ROOT, free_port
+from bench.environment import ROOT
 from bench.report import Section, Table, Target
-from loadtest.run import ARTILLERY, Summary, start_artillery, summarise
+from components.settings import NAMESPACE, stack_file_name
+from loadtest.run import ARTILLERY, Summary, resolve_target, start_artillery, summarise
+from local.dynamodb_local import free_port
+from tools.mocks import read_stack_config
 
 __all__ = ["PHASES", "LoadResult", "Phase", "bench_stack_config", "parse_artillery_report", "run"]
 
-PROJECT: Final = "tiered-api"
 BENCH_STACK: Final = "bench"
 # Far above the load: the bench measures capacity, never a throttle. The rate is API Gateway's account default
 # (the most StackSettings allows), WAF's limit AWS's own maximum.
@@ -83,7 +85,7 @@ def bench_stack_config(config: Mapping[str, Any], concurrency: int = BENCH_CONCU
     lifted = json.loads(json.dumps(dict(config)))
 
     def key(name: str) -> str:
-        return f"{PROJECT}:{name}"
+        return f"{NAMESPACE}{name}"
 
     unthrottled = {"rateLimit": _UNTHROTTLED_RATE, "burstLimit": 2 * _UNTHROTTLED_RATE}
     lifted[key("apiGateway")]["throttle"] = dict(unthrottled)
@@ -169,7 +171,7 @@ def _local_stack(config_file: Path, workdir: Path) -> Iterator[tuple[str, str, i
     """Run ``python -m local`` for the bench stack on a free port; yield its URL, one API key value and its pid."""
     # Its own state directory: the developer's .local/ (make dev's data and keys) stays untouched.
     state_dir = workdir / "state"
-    ready_file = state_dir / f"{BENCH_STACK}.json"
+    ready_file = state_dir / f"{BENCH_STACK}.json"  # written by the stack once it is ready
     log = (workdir / "local-stack.log").open("wb")
     process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         [
@@ -196,9 +198,8 @@ def _local_stack(config_file: Path, workdir: Path) -> Iterator[tuple[str, str, i
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"local stack did not start: {(workdir / 'local-stack.log').read_text()[-2000:]}")
             time.sleep(0.2)  # polling a file another process writes; nothing to wait on instead
-        ready = json.loads(ready_file.read_text())
-        key = next(iter(ready["api_keys"].values()))["value"]
-        yield ready["url"], key, process.pid
+        url, key = resolve_target(BENCH_STACK, None, None, state_dir)
+        yield url, key, process.pid
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)  # what Ctrl-C does: the stack stops everything it started
@@ -247,7 +248,6 @@ def _run_phase(url: str, key: str, phase: Phase, workdir: Path, stack_pid: int) 
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     overrides = {"config": {"phases": [{"duration": phase.seconds, "arrivalRate": phase.rate, "name": phase.name}]}}
     scenario = ROOT / "loadtest" / f"{SCENARIO}.yml"
-    _require_artillery()
     artillery = start_artillery(
         ["run", "--target", url, "--overrides", json.dumps(overrides), "--output", str(output), str(scenario)],
         key,
@@ -293,14 +293,15 @@ def _ms(value: float | None) -> str:
 
 
 def run(scale: float = 1.0) -> Section:
+    _require_artillery()
+    if shutil.which("java") is None:
+        raise RuntimeError("java not found: the local stack needs a JRE")
     phases = tuple(Phase(p.name, p.rate, max(5, round(p.seconds * scale))) for p in PHASES)
-    dev = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    dev = read_stack_config(ROOT / stack_file_name("dev"))
     with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
         workdir = Path(scratch)
-        config_file = workdir / f"Pulumi.{BENCH_STACK}.yaml"
-        config_file.write_text(yaml.safe_dump({"config": bench_stack_config(dev["config"])}, sort_keys=False))
-        if shutil.which("java") is None:
-            raise RuntimeError("java not found: the local stack needs a JRE")
+        config_file = workdir / stack_file_name(BENCH_STACK)
+        config_file.write_text(yaml.safe_dump({"config": bench_stack_config(dev)}, sort_keys=False))
         with _local_stack(config_file, workdir) as (url, key, stack_pid):
             priming_requests = _prime(url, key, BENCH_CONCURRENCY)
             results = [_run_phase(url, key, phase, workdir, stack_pid) for phase in phases]

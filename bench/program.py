@@ -14,6 +14,7 @@ from typing import Final
 from bench.environment import ROOT, run_python
 from bench.report import Section, Table
 from bench.stats import summarize
+from components.settings import stack_names
 
 __all__ = ["build_package", "run", "stacks"]
 
@@ -37,8 +38,8 @@ def build_package() -> tuple[str, int, int]:
 
 
 def stacks(root: Path = ROOT) -> list[str]:
-    """Every stack with a stack file, ``Pulumi.<stack>.yaml``."""
-    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in root.glob("Pulumi.*.yaml"))
+    """Every stack with a stack file."""
+    return stack_names(root)
 
 
 @dataclass(frozen=True)

@@ -346,17 +346,22 @@ class Api(pulumi.ComponentResource):
             }
         )
 
-    def _build_function(
-        self, name: str, function_name: str, args: ApiArgs, tags: dict[str, str]
-    ) -> aws.lambda_.Function:
-        settings = args.lambda_settings
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-function-logs",
-            name=f"/aws/lambda/{function_name}",
+    def _log_group(
+        self, resource_name: str, group_name: pulumi.Input[str], args: ApiArgs, tags: dict[str, str]
+    ) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            resource_name,
+            name=group_name,
             retention_in_days=args.log_retention_days,
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _build_function(
+        self, name: str, function_name: str, args: ApiArgs, tags: dict[str, str]
+    ) -> aws.lambda_.Function:
+        settings = args.lambda_settings
+        log_group = self._log_group(f"{name}-function-logs", f"/aws/lambda/{function_name}", args, tags)
         role = aws.iam.Role(
             f"{name}-function-role",
             assume_role_policy=json.dumps(assume_role_policy("lambda.amazonaws.com")),
@@ -528,20 +533,15 @@ class Api(pulumi.ComponentResource):
         tags: dict[str, str],
     ) -> aws.apigateway.Stage:
         gateway = args.api_gateway
-        access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs",
-            name=f"/aws/apigateway/{name}/{gateway.stage_name}/access",
-            retention_in_days=args.log_retention_days,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+        access_logs = self._log_group(
+            f"{name}-access-logs", f"/aws/apigateway/{name}/{gateway.stage_name}/access", args, tags
         )
         # API Gateway would create this group on first use, without retention: create it first, with retention.
-        execution_logs = aws.cloudwatch.LogGroup(
+        execution_logs = self._log_group(
             f"{name}-execution-logs",
-            name=rest_api.id.apply(lambda api_id: f"API-Gateway-Execution-Logs_{api_id}/{gateway.stage_name}"),
-            retention_in_days=args.log_retention_days,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            rest_api.id.apply(lambda api_id: f"API-Gateway-Execution-Logs_{api_id}/{gateway.stage_name}"),
+            args,
+            tags,
         )
         needs_account = [account] if account is not None else []
         stage = aws.apigateway.Stage(

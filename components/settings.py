@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Mapping
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -22,6 +23,8 @@ from pydantic import (
     ValidationError,
 )
 from pydantic.alias_generators import to_camel
+
+from handler.config import MAX_RATE_LIMIT_WINDOW_SECONDS
 
 __all__ = [
     "API_GATEWAY_MAX_INTEGRATION_TIMEOUT_SECONDS",
@@ -46,6 +49,7 @@ __all__ = [
     "WafSettings",
     "load_settings",
     "stack_file_name",
+    "stack_names",
 ]
 
 PROJECT = "tiered-api"
@@ -155,7 +159,7 @@ class LambdaSettings(_Settings):
         default=None, description="null leaves the function on the account's unreserved pool"
     )
     concurrency_alarm_share: Annotated[float, Field(gt=0, le=1)] = 0.8
-    expected_duration_ms: Annotated[int, Field(ge=1, le=29_000)] = Field(
+    expected_duration_ms: Annotated[int, Field(ge=1, le=API_GATEWAY_MAX_INTEGRATION_TIMEOUT_SECONDS * 1000)] = Field(
         default=200, description="typical request duration, for capacity planning (Little's law)"
     )
 
@@ -188,7 +192,7 @@ class AppRateLimitSettings(_Settings):
     """The handler's own limiter (seed 003), per API key (or per IP without one), per fixed window."""
 
     requests: PositiveCount
-    window_seconds: Annotated[int, Field(ge=1, le=86_400)]
+    window_seconds: Annotated[int, Field(ge=1, le=MAX_RATE_LIMIT_WINDOW_SECONDS)]
     fail_open: bool = False
 
 
@@ -302,6 +306,11 @@ def _is_resource_name(name: str) -> bool:
 
 def stack_file_name(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
+
+
+def stack_names(root: Path) -> list[str]:
+    """Every stack with a stack file (``stack_file_name``) in ``root``."""
+    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in root.glob("Pulumi.*.yaml"))
 
 
 # Keys of a stack file's `config:` map outside this project's namespace that the program reads.

@@ -31,13 +31,12 @@ from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from policy.checklist import build_policies
 from policy.context import AppliedSuppression, StackContext
+from policy.suppressions import STACK_RESOURCE
 
 if TYPE_CHECKING:
     from tools.mocks import RecordedResource
 
 __all__ = ["Evaluation", "Violation", "evaluate"]
-
-STACK = "stack"
 
 
 @dataclass(frozen=True)
@@ -65,11 +64,9 @@ class Evaluation:
         return {v.rule for v in self.mandatory}
 
 
-def evaluate(
-    resources: Sequence[RecordedResource], context: StackContext, policies: Sequence[Policy] | None = None
-) -> Evaluation:
-    """Run the pack's policies (by default: all of them, for ``context``) over a recorded graph."""
-    chosen = list(policies) if policies is not None else build_policies(lambda: context)
+def evaluate(resources: Sequence[RecordedResource], context: StackContext) -> Evaluation:
+    """Run all of the pack's policies, for ``context``, over a recorded graph."""
+    chosen = build_policies(lambda: context)
     evaluation = Evaluation()
     names = {r.urn: r.name for r in resources}
     start = len(context.applied)
@@ -80,7 +77,7 @@ def evaluate(
 
         def report(message: str, urn: str | None = None, *, _policy: Policy = policy, _level: Any = level) -> None:
             evaluation.violations.append(
-                Violation(_policy.name, names.get(urn, STACK) if urn else STACK, message, urn, _level)
+                Violation(_policy.name, names.get(urn, STACK_RESOURCE) if urn else STACK_RESOURCE, message, urn, _level)
             )
 
         if isinstance(policy, ResourceValidationPolicy):

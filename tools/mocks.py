@@ -27,11 +27,14 @@ from components.settings import PROJECT, ConfigError, StackSettings, load_settin
 
 __all__ = [
     "ACCOUNT_ID",
+    "DYNAMODB_PREFIX_LIST_ID",
     "ROOT",
     "ProgramRun",
     "RecordedResource",
     "TieredApiMocks",
+    "cli_config",
     "load_stack_file",
+    "parse_stack_config",
     "read_stack_config",
     "run_components",
     "run_program",
@@ -55,7 +58,6 @@ class RecordedResource:
     dependencies: tuple[str, ...]
     custom: bool
     protect: bool = False
-    replace_on_changes: tuple[str, ...] = ()
     delete_before_replace: bool = False
 
     def get(self, *path: str, default: Any = None) -> Any:
@@ -74,7 +76,6 @@ class ProgramRun:
     settings: StackSettings
     resources: list[RecordedResource]
     outputs: dict[str, Any]
-    invokes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[RecordedResource]:
@@ -124,7 +125,6 @@ class TieredApiMocks(pulumi.runtime.Mocks):
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self.invokes: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         resource_id = f"{args.name}-id"
@@ -186,7 +186,6 @@ class TieredApiMocks(pulumi.runtime.Mocks):
         return {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
-        self.invokes.append(args.token)
         return self._invoke(args.token, args.args), []
 
     def _invoke(self, token: str, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,7 +286,6 @@ class _RecordingMonitor(MockMonitor):
                     dependencies=tuple(request.dependencies),
                     custom=request.custom,
                     protect=request.protect,
-                    replace_on_changes=tuple(request.replaceOnChanges),
                     delete_before_replace=request.deleteBeforeReplace,
                 )
             )
@@ -307,9 +305,19 @@ def _plain(value: Any) -> Any:
 
 def read_stack_config(path: Path) -> dict[str, Any]:
     """The ``config:`` map of a stack file, namespaced keys to parsed values."""
-    document = yaml.safe_load(path.read_text()) or {}
+    return parse_stack_config(path.read_text())
+
+
+def parse_stack_config(text: str) -> dict[str, Any]:
+    """The ``config:`` map of a stack file's text; raises ``yaml.YAMLError`` when it is not YAML."""
+    document = yaml.safe_load(text) or {}
     config = document.get("config") if isinstance(document, Mapping) else None
     return dict(config) if isinstance(config, Mapping) else {}
+
+
+def cli_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """``config`` as the Pulumi CLI hands it to programs and policy packs: strings, JSON for anything else."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
 def load_stack_file(stack: str, config_file: Path | None = None) -> tuple[StackSettings, dict[str, Any]]:
@@ -336,16 +344,12 @@ def stack_settings(stack: str, config: Mapping[str, Any] | None = None) -> Stack
     return load_settings(stack, config) if config is not None else load_stack_file(stack)[0]
 
 
-def run_program(stack: str, config_file: Path | None = None, config: Mapping[str, Any] | None = None) -> ProgramRun:
-    """Run ``__main__.py`` for ``stack`` under mocks, from its stack file (or ``config_file``, or ``config``).
+def run_program(stack: str, config_file: Path | None = None) -> ProgramRun:
+    """Run ``__main__.py`` for ``stack`` under mocks, from its stack file (or ``config_file``).
 
     Raises ``ConfigError`` before anything runs when the configuration is invalid.
     """
-    if config is not None:
-        values = dict(config)
-        settings = load_settings(stack, values, source=str(config_file) if config_file else None)
-    else:
-        settings, values = load_stack_file(stack, config_file)
+    settings, values = load_stack_file(stack, config_file)
     return _run(settings, values, _run_main)
 
 
@@ -366,8 +370,7 @@ def _run(settings: StackSettings, config: Mapping[str, Any], body: Callable[[], 
         logger.propagate = False
         logger.handlers = [engine_log]
         pulumi.runtime.reset_options(project=PROJECT, stack=stack)
-        # The CLI hands config values over as strings, JSON for objects: so does this.
-        pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+        pulumi.runtime.set_all_config(cli_config(config))
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
 
         def program() -> None:
@@ -379,7 +382,7 @@ def _run(settings: StackSettings, config: Mapping[str, Any], body: Callable[[], 
         loop.close()
         asyncio.set_event_loop(None)
         pulumi.runtime.set_all_config({})
-    return ProgramRun(stack, settings, monitor.recorded, outputs, mocks.invokes, engine_log.warnings)
+    return ProgramRun(stack, settings, monitor.recorded, outputs, engine_log.warnings)
 
 
 def _run_main() -> None:

@@ -20,10 +20,11 @@ from typing import Any
 
 import yaml
 
-from components.settings import ConfigError, StackSettings, load_settings, stack_file_name
+from components.settings import ConfigError, StackSettings, load_settings, stack_file_name, stack_names
+from tools.mocks import parse_stack_config
 from tools.plan import limits_table
 
-__all__ = ["Change", "changes", "main", "render", "stack_names"]
+__all__ = ["Change", "changes", "main", "render"]
 
 # Top-level config keys -> how a reviewer names that part of the stack.
 _AREAS = {
@@ -59,17 +60,11 @@ class StackState:
     exists: bool = True
 
 
-def stack_names(root: Path) -> list[str]:
-    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in root.glob("Pulumi.*.yaml"))
-
-
 def _load(stack: str, text: str | None, source: str) -> StackState:
     if text is None:
         return StackState(None, exists=False)
     try:
-        document = yaml.safe_load(text) or {}
-        config = document.get("config") if isinstance(document, Mapping) else None
-        return StackState(load_settings(stack, config if isinstance(config, Mapping) else {}, source=source))
+        return StackState(load_settings(stack, parse_stack_config(text), source=source))
     except ConfigError as error:
         return StackState(None, problem=str(error))
     except yaml.YAMLError as error:

@@ -25,7 +25,6 @@ from tools.mocks import (
     stack_settings,
 )
 
-STACKS = ("dev", "prod")
 TABLE = "aws:dynamodb/table:Table"
 KEY = "aws:kms/key:Key"
 
@@ -40,16 +39,6 @@ def _run(settings: StackSettings) -> ProgramRun:
             pulumi.export("kms_key_arn", data.kms_key_arn)
 
     return run_components(settings, build)
-
-
-@pytest.fixture(scope="module")
-def runs() -> dict[str, ProgramRun]:
-    return {stack: _run(stack_settings(stack)) for stack in STACKS}
-
-
-@pytest.fixture(params=STACKS)
-def run(request: pytest.FixtureRequest, runs: dict[str, ProgramRun]) -> ProgramRun:
-    return runs[request.param]
 
 
 def _hash_key(definition: Mapping[str, Any]) -> str:

@@ -18,13 +18,12 @@ from components.network import SUBNET_SLOTS, Network, NetworkArgs, subnet_cidrs
 from components.settings import NetworkSettings, StackSettings
 from tools.mocks import (
     ACCOUNT_ID,
+    DYNAMODB_PREFIX_LIST_ID,
     ProgramRun,
-    TieredApiMocks,
     run_components,
     stack_settings,
 )
 
-STACKS = ("dev", "prod")
 ITEMS_ARN = f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/items-5e1f"
 INDEX_ARN = f"{ITEMS_ARN}/index/year-index"
 RATE_LIMIT_ARN = f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/rate-limit-77c0"
@@ -54,25 +53,6 @@ def _run(settings: StackSettings) -> ProgramRun:
         pulumi.export("private_subnet_ids", network.private_subnet_ids)
 
     return run_components(settings, build)
-
-
-@pytest.fixture(scope="module")
-def runs() -> dict[str, ProgramRun]:
-    return {stack: _run(stack_settings(stack)) for stack in STACKS}
-
-
-@pytest.fixture(params=STACKS)
-def run(request: pytest.FixtureRequest, runs: dict[str, ProgramRun]) -> ProgramRun:
-    return runs[request.param]
-
-
-def _dynamodb_prefix_list_id(region: str) -> str:
-    """What the prefix-list lookup answers for the region's DynamoDB service."""
-    args = pulumi.runtime.MockCallArgs(
-        "aws:ec2/getPrefixList:getPrefixList", {"name": f"com.amazonaws.{region}.dynamodb"}, ""
-    )
-    result, _ = TieredApiMocks(region).call(args)
-    return str(result["id"])
 
 
 # --- subnet carving, pure ------------------------------------------------------------------------------------
@@ -177,7 +157,7 @@ def test_lambda_security_group_has_no_ingress_and_only_https_to_dynamodb(run: Pr
     assert group.get("ingress", default=[]) == []
     (egress,) = group.get("egress")
     assert (egress["protocol"], egress["fromPort"], egress["toPort"]) == ("tcp", 443, 443)
-    assert egress["prefixListIds"] == [_dynamodb_prefix_list_id(run.settings.region)]
+    assert egress["prefixListIds"] == [DYNAMODB_PREFIX_LIST_ID]
     assert not egress.get("cidrBlocks")
     assert not egress.get("ipv6CidrBlocks")
 

@@ -14,7 +14,6 @@ from components.observability import MetricTargets, Observability, Observability
 from components.settings import StackSettings
 from tools.mocks import ProgramRun, RecordedResource, run_components, stack_settings
 
-STACKS = ("dev", "prod")
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 FUNCTION = "tiered-api-fn-3a9c"
 API = "tiered-api-rest-b71e"
@@ -60,16 +59,6 @@ def _run(settings: StackSettings) -> ProgramRun:
         pulumi.export("dashboard_name", observability.dashboard_name)
 
     return run_components(settings, build)
-
-
-@pytest.fixture(scope="module")
-def runs() -> dict[str, ProgramRun]:
-    return {stack: _run(stack_settings(stack)) for stack in STACKS}
-
-
-@pytest.fixture(params=STACKS)
-def run(request: pytest.FixtureRequest, runs: dict[str, ProgramRun]) -> ProgramRun:
-    return runs[request.param]
 
 
 def _metric_alarm(run: ProgramRun, namespace: str, metric_name: str) -> RecordedResource:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,7 @@ from components.settings import (
     StackSettings,
     load_settings,
 )
-from tools.mocks import ROOT, read_stack_config, stack_settings
+from tools.mocks import ROOT, cli_config, read_stack_config, stack_settings
 
 
 def test_prod_stack_file_carries_the_seeds_numbers() -> None:
@@ -81,9 +80,7 @@ def test_settings_are_frozen() -> None:
 
 def test_values_arrive_as_the_cli_hands_them_over_json_strings() -> None:
     raw = read_stack_config(ROOT / "Pulumi.prod.yaml")
-    as_cli = {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
-
-    assert load_settings("prod", as_cli) == stack_settings("prod")
+    assert load_settings("prod", cli_config(raw)) == stack_settings("prod")
 
 
 def test_malformed_json_value_names_its_key() -> None:
@@ -95,20 +92,14 @@ def test_malformed_json_value_names_its_key() -> None:
 
 def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``tiered-api:a.b.c`` in a config map; ``value`` of ``...`` deletes the key."""
-    top, *rest = dotted.split(".")
-    if not rest:
-        if value is ...:
-            del config[top]
-        else:
-            config[top] = value
-        return
-    node = config[top]
-    for step in rest[:-1]:
+    *path, leaf = dotted.split(".")
+    node = config
+    for step in path:
         node = node[step]
     if value is ...:
-        del node[rest[-1]]
+        del node[leaf]
     else:
-        node[rest[-1]] = value
+        node[leaf] = value
 
 
 INVALID_CONFIGS = [

@@ -24,7 +24,7 @@ from policy.adapter import evaluate
 from policy.checklist import CHECKLIST, SUPPRESSIONS_POLICY
 from tests.policy.conftest import ContextFactory, Graph
 from tests.policy.mutations import MUTATIONS
-from tools.mocks import ROOT, RecordedResource, read_stack_config
+from tools.mocks import ROOT, RecordedResource, cli_config, read_stack_config
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def analyzer() -> Iterator[Any]:
     environment = {
         **os.environ,
         "PULUMI_STACK": "dev",
-        "PULUMI_CONFIG": json.dumps({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}),
+        "PULUMI_CONFIG": json.dumps(cli_config(config)),
     }
     server = subprocess.Popen(  # the CLI runs the pack's __main__.py from the pack's directory
         [sys.executable, "__main__.py"], cwd=ROOT / "policy", env=environment, stdout=subprocess.PIPE

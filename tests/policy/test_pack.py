@@ -14,7 +14,7 @@ from policy.checklist import CHECKLIST, SUPPRESSIONS_POLICY, build_policies
 from policy.context import engine_context
 from tests.policy.conftest import ContextFactory, Graph
 from tests.policy.mutations import MUTATIONS, edit, setting
-from tools.mocks import ROOT, read_stack_config
+from tools.mocks import ROOT, cli_config, read_stack_config
 
 # The rows of SECURITY_CHECKLIST.md, in its order.
 CHECKLIST_ROWS = [
@@ -79,9 +79,8 @@ def test_dropping_the_execution_log_group_breaks_log_retention(
 def test_the_engine_context_reads_the_stack_and_config_the_cli_hands_the_analyzer(monkeypatch) -> None:
     # GIVEN the environment the Pulumi CLI gives a policy pack: stack name and config, values as strings
     config = read_stack_config(ROOT / "Pulumi.prod.yaml")
-    as_cli = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     monkeypatch.setenv("PULUMI_STACK", "prod")
-    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(as_cli))
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(cli_config(config)))
     # WHEN the pack builds its context
     context = engine_context()
     # THEN it holds the same settings the program loads from the stack file
@@ -106,9 +105,7 @@ def test_a_key_policy_granting_every_kms_action_breaks_iam_no_star(
 def test_the_engine_context_accepts_a_qualified_stack_name(monkeypatch) -> None:
     config = read_stack_config(ROOT / "Pulumi.dev.yaml")
     monkeypatch.setenv("PULUMI_STACK", "acme/tiered-api/dev")
-    monkeypatch.setenv(
-        "PULUMI_CONFIG", json.dumps({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
-    )
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(cli_config(config)))
     assert engine_context().stack == "dev"
 
 
