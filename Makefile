@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup test pytest lint format plan openapi validators
 
 help:
-	@echo "make dev [STACK=dev] [PORT=3000]   the whole API locally on DynamoDB Local"
+	@echo "make dev [STACK=dev] [PORT=3000]   the whole API locally on DynamoDB Local (data: LOCAL_STATE=.local)"
 	@echo "make test                          lint and every test"
 	@echo "make plan STACK=prod [CONFIG=f]    offline: resources and limits of a stack"
 	@echo "make openapi                       regenerate docs/openapi.json from the handler"
@@ -57,9 +57,10 @@ plan: $(VENV)/.installed
 
 # --- local stack ---
 # `make dev` runs the whole API on 127.0.0.1 (python -m local): WAF and API Gateway's limits from the stack file,
-# the handler in Lambda-like worker processes, DynamoDB Local with its data under .local/<stack>/ddb.
+# the handler in Lambda-like worker processes, DynamoDB Local with its data under $(LOCAL_STATE)/<stack>/ddb.
 # `make loadtest` runs Artillery (installed on first use, never by `make test`) against it, or URL= with KEY=.
-LOCAL_STATE := .local
+# LOCAL_STATE=/dev/shm/tiered-api (memory-backed) for load tests: on disk, every write waits for a sync.
+LOCAL_STATE ?= .local
 SCENARIO ?= seed-001
 URL ?=
 KEY ?=
@@ -67,7 +68,7 @@ KEY ?=
 .PHONY: dev dev-reset loadtest
 
 dev: setup
-	$(PY) -m local --stack $(STACK) --port $(PORT) $(if $(CONFIG),--config $(CONFIG),)
+	$(PY) -m local --stack $(STACK) --port $(PORT) --state-dir $(LOCAL_STATE) $(if $(CONFIG),--config $(CONFIG),)
 
 dev-reset:
 	@running=$$(ls $(LOCAL_STATE)/*.json 2>/dev/null | grep -v loadtest-); \
@@ -80,7 +81,7 @@ loadtest/node_modules/.installed: loadtest/package.json loadtest/package-lock.js
 	touch $@
 
 loadtest: $(VENV)/.installed loadtest/node_modules/.installed
-	$(PY) -m loadtest.run --stack $(STACK) --scenario $(SCENARIO) $(if $(URL),--url $(URL),) $(if $(KEY),--key $(KEY),)
+	$(PY) -m loadtest.run --stack $(STACK) --scenario $(SCENARIO) --state-dir $(LOCAL_STATE) $(if $(URL),--url $(URL),) $(if $(KEY),--key $(KEY),)
 
 # --- benchmarks and docs ---
 # `make bench` is never part of `make test`: it takes minutes, needs Artillery (~590 MB, installed here on demand)

@@ -9,6 +9,7 @@ import importlib
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,8 @@ from bench.load import (
     ProcessTimes,
     bench_stack_config,
     component_cpu,
+    filesystem_of,
+    memory_backed_directory,
     parse_artillery_report,
     parse_proc_stat,
 )
@@ -186,6 +189,43 @@ def test_bench_stack_file_leaves_the_dev_config_unchanged():
     before = repr(dev)
     bench_stack_config(dev)
     assert repr(dev) == before
+
+
+MOUNTS = """\
+/dev/vda / ext4 rw,relatime 0 0
+proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
+tmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0
+/dev/vdb /srv/data xfs rw,relatime 0 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "filesystem"),
+    [
+        ("/dev/shm", "tmpfs"),
+        ("/dev/shm/bench-load-x/state", "tmpfs"),
+        ("/dev/shmem", "ext4"),  # a sibling whose name starts alike is not inside the mount
+        ("/tmp/bench-load-x", "ext4"),
+        ("/srv/data/x", "xfs"),
+    ],
+)
+def test_filesystem_of_a_path_is_its_longest_mount_points(path, filesystem):
+    assert filesystem_of(Path(path), MOUNTS) == filesystem
+
+
+def test_memory_backed_directory_is_offered_when_writable_and_on_tmpfs(tmp_path):
+    mounts = f"{MOUNTS}tmpfs {tmp_path} tmpfs rw 0 0\n"
+    assert memory_backed_directory(tmp_path, mounts) == tmp_path
+
+
+def test_memory_backed_directory_refuses_a_directory_on_disk(tmp_path):
+    mounts = f"{MOUNTS}/dev/vdc {tmp_path} ext4 rw 0 0\n"
+    assert memory_backed_directory(tmp_path, mounts) is None
+
+
+def test_memory_backed_directory_refuses_a_missing_directory(tmp_path):
+    missing = tmp_path / "missing"
+    assert memory_backed_directory(missing, f"{MOUNTS}tmpfs {tmp_path} tmpfs rw 0 0\n") is None
 
 
 def test_program_benchmark_covers_every_stack_file():
