@@ -1,7 +1,8 @@
 """One worker's warm throughput: import a handler once, then serve requests one after another, as one Lambda
 execution environment does.
 
-Run by ``bench.warm`` as ``python -m bench._warm_child MODULE FUNCTION WARMUP REQUESTS RESULT_FILE``.
+Run by ``bench.warm`` as ``python -m bench._warm_child MODULE FUNCTION WARMUP RESULT_FD``: it serves batches of
+requests when told to, so that the parent can make several variants take turns at a fine grain.
 """
 
 from __future__ import annotations
@@ -51,36 +52,42 @@ def _invoke(function: Any, event: dict[str, Any], context: _Context) -> dict[str
     return response
 
 
-def main(module_name: str, function_name: str, warmup: int, requests: int, result_file: str) -> None:
-    _lambda_runtime.install()
-    function = getattr(importlib.import_module(module_name), function_name)
-    meter = _CallMeter()
-    events = [seed_event() for _ in range(warmup + requests)]
+def _serve(function: Any, meter: _CallMeter, count: int) -> dict[str, Any]:
+    """Serve ``count`` requests one after another; what they took, as one line of the result stream."""
+    events = [seed_event() for _ in range(count)]
     # A context per invocation, as Lambda gives each its own request id.
     contexts = [_Context() for _ in events]
-    for event, context in zip(events[:warmup], contexts, strict=False):
-        _invoke(function, event, context)
     latencies = []
     statuses: dict[str, int] = {}
     calls_before, seconds_before, cpu_before = meter.calls, meter.seconds, meter.cpu_seconds
     started = time.perf_counter()
-    for event, context in zip(events[warmup:], contexts[warmup:], strict=True):
+    for event, context in zip(events, contexts, strict=True):
         before = time.perf_counter()
         status = str(_invoke(function, event, context)["statusCode"])
         latencies.append(time.perf_counter() - before)
         statuses[status] = statuses.get(status, 0) + 1
-    elapsed = time.perf_counter() - started
-    result = {
-        "throughput": requests / elapsed,
+    return {
+        "seconds": time.perf_counter() - started,
         "latencies": latencies,
         "statuses": statuses,
-        "dynamodb_calls_per_request": (meter.calls - calls_before) / requests,
-        "dynamodb_seconds_per_request": (meter.seconds - seconds_before) / requests,
-        "dynamodb_cpu_seconds_per_request": (meter.cpu_seconds - cpu_before) / requests,
+        "dynamodb_calls": meter.calls - calls_before,
+        "dynamodb_seconds": meter.seconds - seconds_before,
+        "dynamodb_cpu_seconds": meter.cpu_seconds - cpu_before,
     }
-    with open(result_file, "w") as sink:
-        json.dump(result, sink)
+
+
+def main(module_name: str, function_name: str, warmup: int, result_fd: int) -> None:
+    """Import the handler, serve ``warmup`` requests unmeasured, say ``ready``; then, for every line on stdin (a
+    request count), serve that many and write one JSON line to ``result_fd``. Ends at the end of stdin."""
+    _lambda_runtime.install()
+    function = getattr(importlib.import_module(module_name), function_name)
+    meter = _CallMeter()
+    with open(result_fd, "w", buffering=1) as results:
+        _serve(function, meter, warmup)
+        results.write("ready\n")
+        for line in sys.stdin:
+            results.write(json.dumps(_serve(function, meter, int(line))) + "\n")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from bench import reference
 from handler.config import ENV_POWERTOOLS_TRACE_DISABLED
@@ -34,6 +34,7 @@ __all__ = [
     "sample_environment",
     "seed_event",
     "seed_limited_environment",
+    "start_python",
 ]
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -57,14 +58,19 @@ class HandlerVariant:
     environment: Mapping[str, str]
 
 
+def _clean_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    """``environment`` and little else: the developer's AWS settings must not leak into a child."""
+    keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    return {**keep, "PYTHONPATH": str(ROOT), **environment}
+
+
 def run_python(
     args: Sequence[str], environment: Mapping[str, str], what: str, timeout: float
 ) -> subprocess.CompletedProcess[str]:
-    """Our own interpreter on ``args`` in a clean environment: the developer's AWS settings must not leak in."""
-    keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    """Our own interpreter on ``args`` in a clean environment, to completion."""
     finished = subprocess.run(  # noqa: S603 (our own interpreter and modules)
         [sys.executable, *args],
-        env={**keep, "PYTHONPATH": str(ROOT), **environment},
+        env=_clean_environment(environment),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -75,6 +81,22 @@ def run_python(
     if finished.returncode != 0:
         raise RuntimeError(f"{what} failed: {finished.stderr[-2000:]}")
     return finished
+
+
+def start_python(
+    args: Sequence[str], environment: Mapping[str, str], pass_fds: Sequence[int], stderr: IO[bytes]
+) -> subprocess.Popen[str]:
+    """Our own interpreter on ``args`` in a clean environment, left running: its stdin is a text pipe."""
+    return subprocess.Popen(  # noqa: S603 (our own interpreter and modules)
+        [sys.executable, *args],
+        env=_clean_environment(environment),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        pass_fds=tuple(pass_fds),
+        text=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,33 +1,38 @@
 """Benchmark 2: warm requests, one worker (one process serving requests one after another), DynamoDB Local.
 
-Every variant runs in its own fresh process per round, the variants taking turns in rotating order, and all of
-them write the seeds' request (a new id each time) to the same DynamoDB Local.
+Every variant runs in its own fresh process per round. Within a round the variants take turns in short batches,
+in rotating order, one process serving at a time, so a slow spell of a shared machine falls on all of them alike;
+all of them write the seeds' request (a new id each time) to the same DynamoDB Local.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import select
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
-from pathlib import Path
-from typing import Final
+from typing import IO, Any, Final
 
 from bench.environment import (
     BenchTables,
     HandlerVariant,
     ours_environment,
-    run_python,
     sample_environment,
     seed_limited_environment,
+    start_python,
 )
 from bench.report import Section, Table, Target
 from bench.stats import paired_ratios, percentile, summarize
 
-__all__ = ["TARGET_SPEEDUP", "run"]
+__all__ = ["BATCH_REQUESTS", "TARGET_SPEEDUP", "run", "summarize_round", "warm_workers"]
 
 TARGET_SPEEDUP: Final = 1.3
+# Requests a variant serves before the next one takes its turn: ~0.1 s, shorter than the machine's slow spells.
+BATCH_REQUESTS: Final = 25
 _TIMEOUT_SECONDS: Final = 600
 
 
@@ -42,20 +47,86 @@ class _Round:
     dynamodb_cpu_seconds_per_request: float
 
 
-def _run_child(variant: HandlerVariant, warmup: int, requests: int, workdir: Path) -> _Round:
-    result_file = workdir / f"{variant.key}.json"
-    command = ["-m", "bench._warm_child", variant.module, variant.function, str(warmup), str(requests)]
-    run_python([*command, str(result_file)], variant.environment, f"{variant.label}: warm child", _TIMEOUT_SECONDS)
-    result = json.loads(result_file.read_text())
+def summarize_round(batches: Sequence[dict[str, Any]]) -> _Round:
+    """One variant's round from the batches it served (``bench._warm_child``'s result lines)."""
+    latencies = [latency for batch in batches for latency in batch["latencies"]]
+    statuses: dict[str, int] = {}
+    for batch in batches:
+        for status, count in batch["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+
+    def per_request(field: str) -> float:
+        return sum(batch[field] for batch in batches) / len(latencies)
+
     return _Round(
-        throughput=result["throughput"],
-        p50=percentile(result["latencies"], 0.5),
-        p99=percentile(result["latencies"], 0.99),
-        statuses=result["statuses"],
-        dynamodb_calls_per_request=result["dynamodb_calls_per_request"],
-        dynamodb_seconds_per_request=result["dynamodb_seconds_per_request"],
-        dynamodb_cpu_seconds_per_request=result["dynamodb_cpu_seconds_per_request"],
+        throughput=len(latencies) / sum(batch["seconds"] for batch in batches),
+        p50=percentile(latencies, 0.5),
+        p99=percentile(latencies, 0.99),
+        statuses=statuses,
+        dynamodb_calls_per_request=per_request("dynamodb_calls"),
+        dynamodb_seconds_per_request=per_request("dynamodb_seconds"),
+        dynamodb_cpu_seconds_per_request=per_request("dynamodb_cpu_seconds"),
     )
+
+
+class _Worker:
+    """One variant's process for one round: it imports the handler and warms up, then serves batches on demand."""
+
+    def __init__(self, variant: HandlerVariant, warmup: int, stderr: IO[bytes]) -> None:
+        self.variant = variant
+        self._stderr = stderr
+        read_end, write_end = os.pipe()
+        command = ["-m", "bench._warm_child", variant.module, variant.function, str(warmup), str(write_end)]
+        try:
+            self._process = start_python(command, variant.environment, (write_end,), stderr)
+        finally:
+            os.close(write_end)
+        self._results = os.fdopen(read_end, encoding="utf-8")
+
+    def wait_until_ready(self) -> None:
+        if self._line() != "ready":
+            raise RuntimeError(f"{self.variant.label}: warm child did not get ready")
+
+    def serve(self, requests: int) -> dict[str, Any]:
+        assert self._process.stdin is not None
+        self._process.stdin.write(f"{requests}\n")
+        self._process.stdin.flush()
+        result: dict[str, Any] = json.loads(self._line())
+        return result
+
+    def _line(self) -> str:
+        # One request, one line: nothing is ever left buffered, so waiting on the pipe itself is safe.
+        ready, _, _ = select.select([self._results], [], [], _TIMEOUT_SECONDS)
+        line = self._results.readline() if ready else ""
+        if not line:
+            self._process.kill()
+            self._stderr.seek(0)
+            output = self._stderr.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.variant.label}: warm child failed or stalled: {output}")
+        return line.strip()
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()  # the end of its stdin ends the child
+        try:
+            self._process.wait(timeout=_TIMEOUT_SECONDS)
+        finally:
+            self._results.close()
+
+
+@contextmanager
+def warm_workers(variants: Sequence[HandlerVariant], warmup: int) -> Iterator[list[_Worker]]:
+    """A fresh, warmed-up process per variant; stopped on exit."""
+    with ExitStack() as stack:
+        workers = []
+        for variant in variants:
+            stderr = stack.enter_context(tempfile.TemporaryFile())
+            worker = _Worker(variant, warmup, stderr)
+            stack.callback(worker.close)
+            workers.append(worker)
+        for worker in workers:  # all started first: their imports overlap, none of it is measured
+            worker.wait_until_ready()
+        yield workers
 
 
 def _variants(tables: BenchTables) -> tuple[HandlerVariant, ...]:
@@ -93,12 +164,17 @@ def _variants(tables: BenchTables) -> tuple[HandlerVariant, ...]:
 
 def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Section:
     chosen = _variants(tables)
+    batches = max(1, requests // BATCH_REQUESTS)
     results: dict[str, list[_Round]] = {v.key: [] for v in chosen}
-    with tempfile.TemporaryDirectory(prefix="bench-warm-") as scratch:
-        for round_number in range(rounds):
-            shift = round_number % len(chosen)
-            for variant in chosen[shift:] + chosen[:shift]:
-                results[variant.key].append(_run_child(variant, warmup, requests, Path(scratch)))
+    for round_number in range(rounds):
+        served: dict[str, list[dict[str, Any]]] = {v.key: [] for v in chosen}
+        with warm_workers(chosen, warmup) as workers:
+            for batch in range(batches):
+                shift = (round_number + batch) % len(workers)
+                for worker in workers[shift:] + workers[:shift]:
+                    served[worker.variant.key].append(worker.serve(BATCH_REQUESTS))
+        for key, batches_served in served.items():
+            results[key].append(summarize_round(batches_served))
     rows = []
     for variant in chosen:
         runs = results[variant.key]
@@ -139,9 +215,11 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
         title="Warm requests, one worker",
         method=(
             f"{rounds} rounds; in each, every variant gets a fresh process that sets up logging as Lambda's Python"
-            f" runtime does, imports the handler, serves {warmup} unmeasured requests, then {requests} measured ones"
-            " sequentially (the seeds' `POST /` body with a new id each time, as a REST proxy event) against the same"
-            " DynamoDB Local. Ours does validation, the one-round-trip limiter (conditional `UpdateItem`), a"
+            f" runtime does, imports the handler and serves {warmup} unmeasured requests. Then the variants take"
+            f" turns, {batches} times {BATCH_REQUESTS} requests each in rotating order, one process serving at a time,"
+            " so that a slow spell of this shared machine falls on every variant alike: each serves"
+            f" {batches * BATCH_REQUESTS} measured requests one after another (the seeds' `POST /` body with a new id"
+            " each time, as a REST proxy event) against the same DynamoDB Local. Ours does validation, the one-round-trip limiter (conditional `UpdateItem`), a"
             " conditional `PutItem`, JSON logs and EMF metrics; the reference does seed 003's read-then-write limiter"
             " (`GetItem`, then `UpdateItem` or `PutItem`), the sample's unconditional `PutItem` and the sample's two"
             " log lines. Both limiters are set far above the load, so none rejects. The target compares that work"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.cold_start import importtime_by_package
+from bench.environment import HandlerVariant
 from bench.load import (
     PHASES,
     Phase,
@@ -29,6 +30,7 @@ from bench.machine import Machine, cpu_model
 from bench.program import stacks
 from bench.report import Report, Section, Table, Target, render_markdown, render_table
 from bench.stats import Summary, paired_ratios, percentile, summarize
+from bench.warm import summarize_round, warm_workers
 from components.settings import load_settings
 from tools.mocks import ROOT, read_stack_config
 
@@ -282,3 +284,53 @@ def test_lambda_runtime_flushes_stdout_on_every_write():
     out = _as_lambda_runtime("import os, sys\nsys.stdout.write('line\\n')\nos._exit(0)\n")
 
     assert out == "line\n"
+
+
+def served_batch(latencies: list[float], seconds: float, calls: int, statuses: dict[str, int]) -> dict[str, object]:
+    return {
+        "seconds": seconds,
+        "latencies": latencies,
+        "statuses": statuses,
+        "dynamodb_calls": calls,
+        "dynamodb_seconds": calls * 0.001,
+        "dynamodb_cpu_seconds": calls * 0.0005,
+    }
+
+
+def test_a_warm_round_adds_up_the_batches_a_variant_served():
+    # GIVEN two batches: 2 requests in 10 ms and 3 requests in 40 ms, two DynamoDB calls per request
+    first = served_batch([0.004, 0.006], 0.010, 4, {"201": 2})
+    second = served_batch([0.010, 0.020, 0.010], 0.040, 6, {"201": 2, "409": 1})
+    # WHEN they make up a round
+    summary = summarize_round([first, second])
+    # THEN throughput is all requests over all time, and the rest is per request over the whole round
+    assert summary.throughput == pytest.approx(5 / 0.050)
+    assert (summary.p50, summary.p99) == (0.010, 0.020)
+    assert summary.statuses == {"201": 4, "409": 1}
+    assert summary.dynamodb_calls_per_request == 2
+    assert summary.dynamodb_seconds_per_request == pytest.approx(0.002)
+    assert summary.dynamodb_cpu_seconds_per_request == pytest.approx(0.001)
+
+
+STAND_IN = HandlerVariant("stand-in", "stand-in handler", "tests.local.stand_in_handler", "handler", {})
+
+
+def test_a_warm_worker_serves_each_batch_it_is_asked_for_in_one_process():
+    with warm_workers([STAND_IN, STAND_IN], warmup=2) as workers:
+        first = workers[0].serve(3)
+        second = workers[0].serve(2)
+        other = workers[1].serve(1)
+    assert (len(first["latencies"]), first["statuses"], first["dynamodb_calls"]) == (3, {"200": 3}, 0)
+    assert (len(second["latencies"]), second["statuses"]) == (2, {"200": 2})
+    assert other["statuses"] == {"200": 1}
+
+
+def test_a_warm_worker_that_cannot_start_says_which_variant_and_why():
+    broken = HandlerVariant("broken", "broken variant", "tests.no_such_module", "handler", {})
+    with (
+        pytest.raises(
+            RuntimeError, match=r"(?s)broken variant: warm child failed.*No module named 'tests.no_such_module'"
+        ),
+        warm_workers([broken], warmup=1),
+    ):
+        pass
