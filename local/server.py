@@ -208,8 +208,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         reply = self.server.api.handle(
             self.command, self.path, list(self.headers.items()), self.client_address[0], body
         )
-        self._send(reply.status, reply.headers, reply.body)
+        # Logged before the answer leaves: whoever has the answer can already find its line.
         self.server.access_log.write(reply.log)
+        self._send(reply.status, reply.headers, reply.body)
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
