@@ -52,8 +52,10 @@ BENCH_STACK: Final = "bench"
 _UNTHROTTLED_RATE: Final = 10_000
 _UNTHROTTLED_QUOTA: Final = 1_000_000_000
 _WAF_MAXIMUM: Final = 2_000_000_000
-# Workers the local stack may start: Little's law at the spike (150 rps x ~20 ms) needs ~3; the rest is headroom.
-BENCH_CONCURRENCY: Final = 12
+# Workers the local stack may start (all started before measuring): Little's law at the spike (150 rps x ~20 ms)
+# needs ~3. The rest is headroom for a stall of the shared machine: requests pile up at 150 per second, and with 12
+# a stall of 80 ms once in a 3-minute run exhausted them (one Lambda throttle, a 5xx); 24 takes one twice as long.
+BENCH_CONCURRENCY: Final = 24
 # Seed 001's profile, the one `make loadtest` runs by default; its phases are replaced by PHASES below.
 SCENARIO: Final = "seed-001"
 TARGET_RATE: Final = 150
@@ -200,14 +202,6 @@ def memory_backed_directory(candidate: Path = MEMORY_BACKED_DIRECTORY, mounts: s
     return candidate if writable and filesystem_of(candidate, mounts) in _MEMORY_FILESYSTEMS else None
 
 
-def _storage(directory: Path) -> str:
-    try:
-        kind = filesystem_of(directory.resolve(), Path("/proc/mounts").read_text())
-    except OSError:
-        kind = "unknown"
-    return f"{kind}, {directory}"
-
-
 def _require_artillery() -> None:
     if not ARTILLERY.exists():
         raise RuntimeError(f"{ARTILLERY} not found: `make bench` installs it (loadtest/package.json)")
@@ -341,9 +335,20 @@ def _ms(value: float | None) -> str:
 
 @dataclass(frozen=True)
 class _StackRun:
-    storage: str  # filesystem and directory of the stack's data
+    data_directory: Path  # where the stack's state directory was made
     priming_requests: int
     results: list[LoadResult]
+
+    @property
+    def filesystem(self) -> str:
+        try:
+            return filesystem_of(self.data_directory.resolve(), Path("/proc/mounts").read_text())
+        except OSError:
+            return "unknown"
+
+    @property
+    def storage(self) -> str:
+        return f"{self.filesystem}, {self.data_directory}"
 
 
 def _measure(config: Mapping[str, Any], phases: Sequence[Phase], base: Path | None) -> _StackRun:
@@ -356,7 +361,7 @@ def _measure(config: Mapping[str, Any], phases: Sequence[Phase], base: Path | No
         with _local_stack(config_file, workdir) as (url, key, stack_pid):
             priming_requests = _prime(url, key, BENCH_CONCURRENCY)
             results = [_run_phase(url, key, phase, workdir, stack_pid) for phase in phases]
-        return _StackRun(_storage(workdir.parent), priming_requests, results)
+        return _StackRun(workdir.parent, priming_requests, results)
 
 
 def _row(result: LoadResult) -> tuple[str, ...]:
@@ -415,7 +420,7 @@ def run(scale: float = 1.0) -> Section:
     )
     measured_text = (
         f"spike: {spike.achieved_rate:.1f} rps answered, p99 {_ms(p99)}; 5xx {server_errors},"
-        f" no answer {no_answer} (all phases); data on {measured.storage.split(',')[0]}"
+        f" no answer {no_answer} (all phases); data on {measured.filesystem}"
     )
     tables = [
         Table(_RESULT_HEADER, tuple(_row(r) for r in results)),
@@ -446,9 +451,14 @@ def run(scale: float = 1.0) -> Section:
             " Artillery (from `loadtest/package.json`) sends the seeds' `POST /` with random ids on"
             " 127.0.0.1, one run per phase of seed 001's profile (warm-up 50, sustained 100, spike 150 rps for 60,"
             " 120 and 60 s; the durations this run used are in the table). *Achieved* is responses per second"
-            f" over the phase. The stack's data directory (`--state-dir`) is on {measured.storage}: the bench's"
-            " items are thrown away after the run, and memory-backed storage keeps this machine's disk out of"
-            " a measurement of the API; the last table runs a shorter warm-up and the spike again with the data on disk."
+            f" over the phase. The stack's data directory (`--state-dir`) is on {measured.storage}"
+            + (
+                ": the bench's items are thrown away after the run, and memory-backed storage keeps this machine's"
+                " disk out of a measurement of the API; the last table runs a shorter warm-up and the spike again"
+                " with the data on disk."
+                if on_disk is not None
+                else f" ({MEMORY_BACKED_DIRECTORY} is not memory-backed storage on this machine)."
+            )
         ),
         tables=tuple(tables),
         notes=tuple(notes),
