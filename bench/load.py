@@ -472,10 +472,10 @@ def _disk_note(on_disk: _StackRun) -> str:
     spike = on_disk.results[-1]
     return (
         f"With the data on disk ({on_disk.storage}), the same stack answered the spike with p99"
-        f" {_ms(spike.summary.p99_ms)} and {spike.summary.server_5xx} 5xx: DynamoDB Local's"
-        " SQLite waits for the disk to sync each write (two per request: the limiter's counter and the item) and"
-        " one slow sync holds up every write queued behind it, so requests pile up until the workers run out and"
-        " the gateway answers Lambda's throttle. That is the disk's speed, not the API's; `make dev` keeps its data"
-        " on disk so that it survives restarts, and `make dev LOCAL_STATE=/dev/shm/tiered-api` is how to load-test"
-        " the local stack without it (docs/operations.md, section 5)."
+        f" {_ms(spike.summary.p99_ms)} and {spike.summary.server_5xx} 5xx. On disk, DynamoDB Local's SQLite waits for"
+        " the disk to sync each write (two per request: the limiter's counter and the item), so the tail follows"
+        " the disk's sync latency at the time: a slow sync holds up every write queued behind it, requests pile up,"
+        " and once the workers run out the gateway answers Lambda's throttle, a 5xx. `make dev` keeps its data on"
+        " disk so that it survives restarts; `make dev LOCAL_STATE=/dev/shm/tiered-api` load-tests the local stack"
+        " without the disk (docs/operations.md, section 5)."
     )
