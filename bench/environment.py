@@ -58,25 +58,24 @@ class HandlerVariant:
     environment: Mapping[str, str]
 
 
-def _clean_environment(environment: Mapping[str, str]) -> dict[str, str]:
-    """``environment`` and little else: the developer's AWS settings must not leak into a child."""
+def _child_options(environment: Mapping[str, str]) -> dict[str, Any]:
+    """How every child starts: from the project's root, with ``environment`` and little else (the developer's AWS
+    settings must not leak in), its stdout discarded, text streams."""
     keep = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
-    return {**keep, "PYTHONPATH": str(ROOT), **environment}
+    return {
+        "env": {**keep, "PYTHONPATH": str(ROOT), **environment},
+        "cwd": ROOT,
+        "stdout": subprocess.DEVNULL,
+        "text": True,
+    }
 
 
 def run_python(
     args: Sequence[str], environment: Mapping[str, str], what: str, timeout: float
 ) -> subprocess.CompletedProcess[str]:
-    """Our own interpreter on ``args`` in a clean environment, to completion."""
-    finished = subprocess.run(  # noqa: S603 (our own interpreter and modules)
-        [sys.executable, *args],
-        env=_clean_environment(environment),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=timeout,
-        check=False,
+    """Our own interpreter on ``args``, to completion."""
+    finished: subprocess.CompletedProcess[str] = subprocess.run(  # noqa: S603 (our own interpreter and modules)
+        [sys.executable, *args], **_child_options(environment), stderr=subprocess.PIPE, timeout=timeout, check=False
     )
     if finished.returncode != 0:
         raise RuntimeError(f"{what} failed: {finished.stderr[-2000:]}")
@@ -86,17 +85,11 @@ def run_python(
 def start_python(
     args: Sequence[str], environment: Mapping[str, str], pass_fds: Sequence[int], stderr: IO[bytes]
 ) -> subprocess.Popen[str]:
-    """Our own interpreter on ``args`` in a clean environment, left running: its stdin is a text pipe."""
-    return subprocess.Popen(  # noqa: S603 (our own interpreter and modules)
-        [sys.executable, *args],
-        env=_clean_environment(environment),
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-        pass_fds=tuple(pass_fds),
-        text=True,
+    """Our own interpreter on ``args``, left running: its stdin is a text pipe."""
+    process: subprocess.Popen[str] = subprocess.Popen(  # noqa: S603 (our own interpreter and modules)
+        [sys.executable, *args], **_child_options(environment), stdin=subprocess.PIPE, stderr=stderr, pass_fds=pass_fds
     )
+    return process
 
 
 @dataclass(frozen=True)
