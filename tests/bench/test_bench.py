@@ -30,7 +30,7 @@ from bench.machine import Machine, cpu_model
 from bench.program import stacks
 from bench.report import Report, Section, Table, Target, render_markdown, render_table
 from bench.stats import Summary, paired_ratios, percentile, summarize
-from bench.warm import summarize_round, warm_workers
+from bench.warm import TARGET_SPEEDUP, precision_note, summarize_round, warm_workers
 from components.settings import load_settings
 from tools.mocks import ROOT, read_stack_config
 
@@ -334,3 +334,19 @@ def test_a_warm_worker_that_cannot_start_says_which_variant_and_why():
         warm_workers([broken], warmup=1),
     ):
         pass
+
+
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "noted"),
+    [
+        (TARGET_SPEEDUP - 0.1, TARGET_SPEEDUP + 0.1, True),  # rounds on both sides of the target
+        (TARGET_SPEEDUP, TARGET_SPEEDUP + 0.1, False),  # every round at or above it
+        (TARGET_SPEEDUP - 0.2, TARGET_SPEEDUP - 0.1, False),  # every round below it
+    ],
+)
+def test_warm_report_says_so_when_the_target_lies_inside_the_rounds_range(minimum, maximum, noted):
+    ratio = Summary(median=(minimum + maximum) / 2, minimum=minimum, maximum=maximum, runs=11)
+    notes = precision_note(ratio)
+    assert bool(notes) is noted
+    if noted:
+        assert f"{minimum:.2f}–{maximum:.2f}×" in notes[0]
