@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
@@ -126,16 +127,23 @@ def _rate_limit(resolver: APIGatewayRestResolver, next_middleware: NextMiddlewar
 app.use(middlewares=[_rate_limit])
 
 
-def _create() -> StoredItem:
-    body = _http.read_json_body(app.current_event)
-    item: StoredItem
-    if _http.matches_schema(validate_create_item_request, body):
-        item = {"id": body["id"], "year": parse_year(body["year"]), "title": body["title"]}
-    else:
-        from handler.models import CreateItemRequest
+def _body_fields(check: Callable[[Any], object], model_name: str) -> dict[str, Any]:
+    """The request body's fields as its ``handler.models`` model parses them: only those sent, the year a number.
 
-        request = _http.validate(CreateItemRequest, body)
-        item = {"id": request.id, "year": request.year, "title": request.title}
+    ``check`` is that model's generated schema check: a body it accepts never loads pydantic; one it rejects
+    goes to the model, which decides and words the field errors.
+    """
+    body = _http.read_json_body(app.current_event)
+    if _http.matches_schema(check, body):
+        return {**body, "year": parse_year(body["year"])} if "year" in body else body
+    from handler import models
+
+    return _http.validate(getattr(models, model_name), body).model_dump(exclude_unset=True)
+
+
+def _create() -> StoredItem:
+    fields = _body_fields(validate_create_item_request, "CreateItemRequest")
+    item: StoredItem = {"id": fields["id"], "year": fields["year"], "title": fields["title"]}
     if _items.create(item):
         metrics.add_metric(name=Metric.ITEMS_CREATED, unit="Count", value=1)
     return item
@@ -171,16 +179,8 @@ def get_item(id: str) -> Response:
 @app.put("/items/<id>")
 def update_item(id: str) -> Response:
     item_id = _path_id(id)
-    body = _http.read_json_body(app.current_event)
-    if _http.matches_schema(validate_update_item_request, body):
-        year = parse_year(body["year"]) if "year" in body else None
-        title: str | None = body.get("title")
-    else:
-        from handler.models import UpdateItemRequest
-
-        request = _http.validate(UpdateItemRequest, body)
-        year, title = request.year, request.title
-    return _http.json_response(HTTPStatus.OK, _items.update(item_id, year, title))
+    fields = _body_fields(validate_update_item_request, "UpdateItemRequest")
+    return _http.json_response(HTTPStatus.OK, _items.update(item_id, fields.get("year"), fields.get("title")))
 
 
 @app.delete("/items/<id>")
