@@ -29,7 +29,8 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:tiered-api-handler"
     aws_request_id = "cold-start-request"
 
-print(json.dumps({"status": lambda_handler(json.loads(sys.stdin.read()), Context())["statusCode"]}))
+for event in json.loads(sys.stdin.read()):
+    print(json.dumps({"status": lambda_handler(event, Context())["statusCode"]}))
 heavy = sorted(name for name in ("pydantic", "fastjsonschema") if name in sys.modules)
 print(json.dumps({"validation_modules_after_request": heavy}))
 """
@@ -42,14 +43,18 @@ LAMBDA_WITH_TRACING = {
 }
 
 
-def _cold_start(environment: dict[str, str], event: dict[str, Any] | None = None) -> str:
-    if event is None:
-        event = load_event("get_item.json")
-        event["path"] = "/items/never-created"
-        event["pathParameters"] = {"id": "never-created"}
+def _get_never_created() -> dict[str, Any]:
+    event = load_event("get_item.json")
+    event["path"] = "/items/never-created"
+    event["pathParameters"] = {"id": "never-created"}
+    return event
+
+
+def cold_start(environment: dict[str, str], *events: dict[str, Any]) -> str:
+    """The stdout of a fresh interpreter that imports the handler, then invokes it with each event in turn."""
     result = subprocess.run(
         [sys.executable, "-c", COLD_START],
-        input=json.dumps(event),
+        input=json.dumps(events),
         cwd=ROOT,
         env={**os.environ, **environment},
         capture_output=True,
@@ -62,7 +67,7 @@ def _cold_start(environment: dict[str, str], event: dict[str, Any] | None = None
 
 @pytest.fixture(scope="module")
 def cold_start_output(app_tables, dynamodb_local) -> str:
-    return _cold_start(app_environment(app_tables))
+    return cold_start(app_environment(app_tables), _get_never_created())
 
 
 def test_importing_the_handler_loads_neither_pydantic_nor_xray_nor_pulumi(cold_start_output):
@@ -79,7 +84,7 @@ def test_first_invocation_answers_and_emits_the_cold_start_metric(cold_start_out
 
 
 def test_in_lambda_with_tracing_on_xray_is_loaded_and_requests_still_answer(app_tables, dynamodb_local):
-    output = _cold_start({**app_environment(app_tables), **LAMBDA_WITH_TRACING})
+    output = cold_start({**app_environment(app_tables), **LAMBDA_WITH_TRACING}, _get_never_created())
 
     records = json_lines(output)
     assert {"heavy_modules_after_import": ["aws_xray_sdk"]} in records
@@ -87,7 +92,7 @@ def test_in_lambda_with_tracing_on_xray_is_loaded_and_requests_still_answer(app_
 
 
 def test_a_valid_create_as_first_request_loads_neither_pydantic_nor_fastjsonschema(app_tables, dynamodb_local):
-    output = _cold_start(app_environment(app_tables), load_event("seed_post_root.json"))
+    output = cold_start(app_environment(app_tables), load_event("seed_post_root.json"))
 
     records = json_lines(output)
     assert {"status": 201} in records

@@ -5,32 +5,15 @@ segments to a UDP socket this test holds in place of the X-Ray daemon."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .conftest import app_environment, load_event
-from .test_cold_start import LAMBDA_WITH_TRACING, ROOT
-
-CREATE_THEN_GET = """
-import json, sys
-from handler.app import lambda_handler
-
-class Context:
-    function_name = "tiered-api-handler"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:tiered-api-handler"
-    aws_request_id = "traced-request"
-
-for event in json.loads(sys.stdin.read()):
-    print(lambda_handler(event, Context())["statusCode"])
-"""
+from .conftest import app_environment, json_lines, load_event
+from .test_cold_start import LAMBDA_WITH_TRACING, cold_start
 
 
 @pytest.fixture
@@ -68,17 +51,10 @@ def traced_create_and_get(app_tables, dynamodb_local, daemon) -> tuple[list[int]
     get["path"] = f"/items/{item_id}"
     get["pathParameters"] = {"id": item_id}
     address = f"127.0.0.1:{daemon.getsockname()[1]}"
-    finished = subprocess.run(
-        [sys.executable, "-c", CREATE_THEN_GET],
-        input=json.dumps([create, get]),
-        cwd=ROOT,
-        env={**os.environ, **app_environment(app_tables), **LAMBDA_WITH_TRACING, "AWS_XRAY_DAEMON_ADDRESS": address},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    statuses = [int(line) for line in finished.stdout.split() if line.isdigit()]
+    environment = {**app_environment(app_tables), **LAMBDA_WITH_TRACING, "AWS_XRAY_DAEMON_ADDRESS": address}
+    output = cold_start(environment, create, get)
+    # The script's own records hold the status alone; the handler's "request completed" log lines carry one too.
+    statuses = [record["status"] for record in json_lines(output) if record.keys() == {"status"}]
     return statuses, _received(daemon), title
 
 
