@@ -328,7 +328,8 @@ def _capacity_note(results: list[LoadResult]) -> str:
         f" cores busy on average ({parts}); this machine has {os.cpu_count() or 1}, shared with whatever else runs"
         " on it. Most of Artillery's share is its arrival timer busy-waiting between arrivals less than 25 ms"
         " apart, whatever the rate: it runs at the lowest CPU priority (nice 19, in a scheduling group of its own at"
-        " nice 19 too), so that spin only takes CPU the stack leaves idle. The code under test is the gateway emulation and the function workers."
+        " nice 19 too), so that spin only takes CPU the stack leaves idle. The code under test is the gateway"
+        " emulation and the function workers."
     )
 
 
