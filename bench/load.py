@@ -190,14 +190,17 @@ def filesystem_of(path: Path, mounts: str) -> str:
     return kind
 
 
-def memory_backed_directory(candidate: Path = MEMORY_BACKED_DIRECTORY, mounts: str | None = None) -> Path | None:
+def _read_mounts() -> str:
+    """The text of ``/proc/mounts``; empty where it cannot be read, so every filesystem is ``unknown``."""
+    try:
+        return Path("/proc/mounts").read_text()
+    except OSError:
+        return ""
+
+
+def memory_backed_directory(candidate: Path, mounts: str) -> Path | None:
     """``candidate`` if it is a writable directory on a memory-backed filesystem (per ``mounts``, the text of
-    ``/proc/mounts``, read if not given), else None."""
-    if mounts is None:
-        try:
-            mounts = Path("/proc/mounts").read_text()
-        except OSError:
-            return None
+    ``/proc/mounts``), else None."""
     writable = candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
     return candidate if writable and filesystem_of(candidate, mounts) in _MEMORY_FILESYSTEMS else None
 
@@ -325,7 +328,8 @@ def _capacity_note(results: list[LoadResult]) -> str:
         f" cores busy on average ({parts}); this machine has {os.cpu_count() or 1}, shared with whatever else runs"
         " on it. Most of Artillery's share is its arrival timer busy-waiting between arrivals less than 25 ms"
         " apart, whatever the rate: it runs at the lowest CPU priority (nice 19, in a scheduling group of its own at"
-        " nice 19 too), so that spin only takes CPU the stack leaves idle. The code under test is the gateway emulation and the function workers."
+        " nice 19 too), so that spin only takes CPU the stack leaves idle. The code under test is the gateway"
+        " emulation and the function workers."
     )
 
 
@@ -336,24 +340,18 @@ def _ms(value: float | None) -> str:
 @dataclass(frozen=True)
 class _StackRun:
     data_directory: Path  # where the stack's state directory was made
+    filesystem: str  # the data directory's
     priming_requests: int
     results: list[LoadResult]
-
-    @property
-    def filesystem(self) -> str:
-        try:
-            return filesystem_of(self.data_directory.resolve(), Path("/proc/mounts").read_text())
-        except OSError:
-            return "unknown"
 
     @property
     def storage(self) -> str:
         return f"{self.filesystem}, {self.data_directory}"
 
 
-def _measure(config: Mapping[str, Any], phases: Sequence[Phase], base: Path | None) -> _StackRun:
+def _measure(config: Mapping[str, Any], phases: Sequence[Phase], base: Path | None, mounts: str) -> _StackRun:
     """Start the bench stack with its data under ``base`` (the default temporary directory if None), prime its
-    workers, then run ``phases``; everything it wrote is deleted afterwards."""
+    workers, then run ``phases``; everything it wrote is deleted afterwards. ``mounts``: ``/proc/mounts``'s text."""
     with tempfile.TemporaryDirectory(prefix="bench-load-", dir=base) as scratch:
         workdir = Path(scratch)
         config_file = workdir / stack_file_name(BENCH_STACK)
@@ -361,7 +359,7 @@ def _measure(config: Mapping[str, Any], phases: Sequence[Phase], base: Path | No
         with _local_stack(config_file, workdir) as (url, key, stack_pid):
             priming_requests = _prime(url, key, BENCH_CONCURRENCY)
             results = [_run_phase(url, key, phase, workdir, stack_pid) for phase in phases]
-        return _StackRun(workdir.parent, priming_requests, results)
+        return _StackRun(workdir.parent, filesystem_of(workdir.parent.resolve(), mounts), priming_requests, results)
 
 
 def _row(result: LoadResult) -> tuple[str, ...]:
@@ -400,12 +398,13 @@ def run(scale: float = 1.0) -> Section:
         raise RuntimeError("java not found: the local stack needs a JRE")
     phases = tuple(Phase(p.name, p.rate, max(5, round(p.seconds * scale))) for p in PHASES)
     config = bench_stack_config(read_stack_config(ROOT / stack_file_name("dev")))
-    memory = memory_backed_directory()
-    measured = _measure(config, phases, memory)
+    mounts = _read_mounts()
+    memory = memory_backed_directory(MEMORY_BACKED_DIRECTORY, mounts)
+    measured = _measure(config, phases, memory, mounts)
     # The spike again with the data on disk, where make dev keeps it, after a shorter warm-up: no target, it shows
     # what the disk costs.
     warm_up = replace(phases[0], seconds=max(5, phases[0].seconds // 3))
-    on_disk = _measure(config, (warm_up, phases[-1]), None) if memory is not None else None
+    on_disk = _measure(config, (warm_up, phases[-1]), None, mounts) if memory is not None else None
     results = measured.results
     spike = results[-1]
     server_errors = sum(r.summary.server_5xx for r in results)

@@ -11,7 +11,8 @@ import json
 import os
 import select
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
@@ -47,13 +48,17 @@ class _Round:
     dynamodb_cpu_seconds_per_request: float
 
 
+def _add_up(statuses: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Counts by status code, summed."""
+    total: Counter[str] = Counter()
+    for counts in statuses:
+        total.update(counts)
+    return dict(total)
+
+
 def summarize_round(batches: Sequence[dict[str, Any]]) -> _Round:
     """One variant's round from the batches it served (``bench._warm_child``'s result lines)."""
     latencies = [latency for batch in batches for latency in batch["latencies"]]
-    statuses: dict[str, int] = {}
-    for batch in batches:
-        for status, count in batch["statuses"].items():
-            statuses[status] = statuses.get(status, 0) + count
 
     def per_request(field: str) -> float:
         return sum(batch[field] for batch in batches) / len(latencies)
@@ -62,7 +67,7 @@ def summarize_round(batches: Sequence[dict[str, Any]]) -> _Round:
         throughput=len(latencies) / sum(batch["seconds"] for batch in batches),
         p50=percentile(latencies, 0.5),
         p99=percentile(latencies, 0.99),
-        statuses=statuses,
+        statuses=_add_up(batch["statuses"] for batch in batches),
         dynamodb_calls_per_request=per_request("dynamodb_calls"),
         dynamodb_seconds_per_request=per_request("dynamodb_seconds"),
         dynamodb_cpu_seconds_per_request=per_request("dynamodb_cpu_seconds"),
@@ -186,17 +191,18 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
                     served[worker.variant.key].append(worker.serve(BATCH_REQUESTS))
         for key, batches_served in served.items():
             results[key].append(summarize_round(batches_served))
+
+    def throughputs(key: str) -> list[float]:
+        return [r.throughput for r in results[key]]
+
     rows = []
     for variant in chosen:
         runs = results[variant.key]
-        statuses: dict[str, int] = {}
-        for one in runs:
-            for status, count in one.statuses.items():
-                statuses[status] = statuses.get(status, 0) + count
+        statuses = _add_up(r.statuses for r in runs)
         rows.append(
             (
                 variant.label,
-                summarize([r.throughput for r in runs]).format("req/s"),
+                summarize(throughputs(variant.key)).format("req/s"),
                 summarize([r.p50 * 1000 for r in runs]).format("ms", 2),
                 summarize([r.p99 * 1000 for r in runs]).format("ms", 2),
                 f"{summarize([r.dynamodb_calls_per_request for r in runs]).median:g}",
@@ -206,15 +212,12 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
             )
         )
 
-    def speedup(ours: str, theirs: str) -> str:
-        ratio = paired_ratios([r.throughput for r in results[ours]], [r.throughput for r in results[theirs]])
-        return ratio.format_ratio()
+    def speedup(ours: str, theirs: str) -> Summary:
+        return paired_ratios(throughputs(ours), throughputs(theirs))
 
-    versus_seed = paired_ratios([r.throughput for r in results["ours"]], [r.throughput for r in results["seed"]])
+    versus_seed, traced_versus_seed = speedup("ours", "seed"), speedup("ours-traced", "seed")
     # The ratio ours would reach if everything but its DynamoDB calls cost nothing: what the calls alone allow.
-    calls_only = paired_ratios(
-        [1 / r.dynamodb_seconds_per_request for r in results["ours"]], [r.throughput for r in results["seed"]]
-    )
+    calls_only = paired_ratios([1 / r.dynamodb_seconds_per_request for r in results["ours"]], throughputs("seed"))
 
     call_time, sdk_cpu = attrgetter("dynamodb_seconds_per_request"), attrgetter("dynamodb_cpu_seconds_per_request")
 
@@ -230,7 +233,8 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
             f" turns, {batches} times {BATCH_REQUESTS} requests each in rotating order, one process serving at a time,"
             " so that a slow spell of this shared machine falls on every variant alike: each serves"
             f" {batches * BATCH_REQUESTS} measured requests one after another (the seeds' `POST /` body with a new id"
-            " each time, as a REST proxy event) against the same DynamoDB Local. Ours does validation, the one-round-trip limiter (conditional `UpdateItem`), a"
+            " each time, as a REST proxy event) against the same DynamoDB Local. Ours does validation, the"
+            " one-round-trip limiter (conditional `UpdateItem`), a"
             " conditional `PutItem`, JSON logs and EMF metrics; the reference does seed 003's read-then-write limiter"
             " (`GetItem`, then `UpdateItem` or `PutItem`), the sample's unconditional `PutItem` and the sample's two"
             " log lines. Both limiters are set far above the load, so none rejects. The target compares that work"
@@ -257,16 +261,19 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
                 ("throughput ratio (paired rounds)", "median (min–max)"),
                 (
                     ("ours / sample + seed 003 (the target)", versus_seed.format_ratio()),
-                    ("ours as deployed, with X-Ray / sample + seed 003", speedup("ours-traced", "seed")),
-                    ("ours / bare sample (no target)", speedup("ours", "sample")),
-                    ("ours as deployed, with X-Ray / bare sample (no target)", speedup("ours-traced", "sample")),
+                    ("ours as deployed, with X-Ray / sample + seed 003", traced_versus_seed.format_ratio()),
+                    ("ours / bare sample (no target)", speedup("ours", "sample").format_ratio()),
+                    (
+                        "ours as deployed, with X-Ray / bare sample (no target)",
+                        speedup("ours-traced", "sample").format_ratio(),
+                    ),
                     ("ours' DynamoDB calls alone / sample + seed 003 (the ceiling)", calls_only.format_ratio()),
                 ),
             ),
         ),
         notes=(
             f"The ceiling: with its own work at zero, ours would run {calls_only.median:.2f}× the reference, so the"
-            f" target leaves ours {1000 / (TARGET_SPEEDUP * summarize([r.throughput for r in results['seed']]).median):.2f} ms"
+            f" target leaves ours {1000 / (TARGET_SPEEDUP * summarize(throughputs('seed')).median):.2f} ms"
             f" per request, DynamoDB included. A call of ours (a conditional `UpdateItem` or `PutItem`) takes"
             f" {per_call('ours', call_time):.2f} ms, one of the reference's {per_call('seed', call_time):.2f} ms on"
             " average: its three calls are two writes like ours plus a cheap read. Of each call, the function's own"
@@ -278,7 +285,7 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
             Target(
                 f"throughput of ours ≥ {TARGET_SPEEDUP}× sample + seed 003's limiter",
                 f"{versus_seed.median:.2f}× (paired median, rounds {versus_seed.minimum:.2f}–{versus_seed.maximum:.2f};"
-                f" {speedup('ours-traced', 'seed')} as deployed with X-Ray)",
+                f" {traced_versus_seed.format_ratio()} as deployed with X-Ray)",
                 versus_seed.median >= TARGET_SPEEDUP,
             ),
         ),

@@ -26,6 +26,7 @@ __all__ = [
     "format_summary",
     "main",
     "resolve_target",
+    "start_artillery",
     "summarise",
 ]
 
