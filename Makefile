@@ -55,6 +55,16 @@ validators: $(VENV)/.installed
 plan: $(VENV)/.installed
 	@$(PY) -m tools.plan $(PLAN_ARGS) $(if $(JSON),--json,)
 
+# The policy pack runs in its own virtualenv (policy/PulumiPolicy.yaml), for `pulumi preview|up --policy-pack policy`.
+.PHONY: policy-pack
+
+policy/venv/.installed: policy/requirements.txt
+	$(PYTHON) -m venv policy/venv
+	policy/venv/bin/pip install --quiet -r policy/requirements.txt
+	touch $@
+
+policy-pack: policy/venv/.installed
+
 # --- local stack ---
 # `make dev` runs the whole API on 127.0.0.1 (python -m local): WAF and API Gateway's limits from the stack file,
 # the handler in Lambda-like worker processes, DynamoDB Local with its data under $(LOCAL_STATE)/<stack>/ddb.

@@ -50,6 +50,7 @@ __all__ = [
     "load_settings",
     "stack_file_name",
     "stack_names",
+    "stack_of_file",
 ]
 
 PROJECT = "tiered-api"
@@ -308,9 +309,15 @@ def stack_file_name(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
 
 
+def stack_of_file(file_name: str) -> str | None:
+    """The stack whose stack file (``stack_file_name``) ``file_name`` is; None for any other file."""
+    stack = file_name.removeprefix("Pulumi.").removesuffix(".yaml")
+    return stack if stack and file_name == stack_file_name(stack) else None
+
+
 def stack_names(root: Path) -> list[str]:
-    """Every stack with a stack file (``stack_file_name``) in ``root``."""
-    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in root.glob("Pulumi.*.yaml"))
+    """Every stack with a stack file in ``root``."""
+    return sorted(stack for path in root.glob("Pulumi.*.yaml") if (stack := stack_of_file(path.name)))
 
 
 # Keys of a stack file's `config:` map outside this project's namespace that the program reads.

@@ -118,14 +118,13 @@ class LocalApi:
             "wafResponseCode": "WAF_ALLOW",
         }
         decision = self._gateway.admit(IncomingRequest(method, path, query, lowered, source_ip, body))
+        if decision.api_key is not None:
+            log["identity.apiKeyId"] = decision.api_key.id
         if isinstance(decision, Rejected):
             if decision.answer is WAF_FILTERED:
                 log["wafResponseCode"] = "WAF_BLOCK"
-            if decision.api_key is not None:
-                log["identity.apiKeyId"] = decision.api_key.id
             return self._answer(decision.answer, context, log, received)
         log["resourcePath"] = decision.resource_path
-        log["identity.apiKeyId"] = decision.api_key.id
         event = proxy_event(decision, context, headers, query, body)
         started = time.time()
         try:

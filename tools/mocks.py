@@ -34,6 +34,7 @@ __all__ = [
     "TieredApiMocks",
     "cli_config",
     "load_stack_file",
+    "load_stack_text",
     "parse_stack_config",
     "read_stack_config",
     "run_components",
@@ -329,9 +330,16 @@ def load_stack_file(stack: str, config_file: Path | None = None) -> tuple[StackS
     path = config_file or ROOT / stack_file_name(stack)
     source = str(config_file) if config_file else stack_file_name(stack)
     try:
-        config = read_stack_config(path)
+        text = path.read_text()
     except OSError as error:
         raise ConfigError(source, [f"cannot be read: {error.strerror or error}"]) from None
+    return load_stack_text(stack, text, source)
+
+
+def load_stack_text(stack: str, text: str, source: str) -> tuple[StackSettings, dict[str, Any]]:
+    """``load_stack_file`` for a stack file's text (``source`` names it), e.g. as it was at another git ref."""
+    try:
+        config = parse_stack_config(text)
     except yaml.YAMLError as error:
         raise ConfigError(source, [f"is not valid YAML: {str(error).splitlines()[0]}"]) from None
     if not config:

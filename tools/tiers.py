@@ -3,8 +3,8 @@
 For every ``Pulumi.<stack>.yaml`` in the working tree: the effective limits side by side (``tools.plan.limits_table``)
 and the capacity warnings; with a base ref, also what the change does: every setting whose effective value differs
 from the stack file at that ref (``git show <ref>:Pulumi.<stack>.yaml``), old -> new, grouped by plan, stage, WAF,
-Lambda, alarms and app limiter. Both sides go through ``load_settings``, so defaults count and formatting does not.
-Exit 0, or 2 when a stack file (or git) cannot be read; the Markdown says which and why either way.
+Lambda, alarms and app limiter. Both sides go through ``tools.mocks.load_stack_text``, so defaults count and
+formatting does not. Exit 0, or 2 when a stack file (or git) cannot be read; the Markdown says which and why.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from components.settings import ConfigError, StackSettings, load_settings, stack_file_name, stack_names
-from tools.mocks import parse_stack_config
+from components.settings import ConfigError, StackSettings, stack_file_name, stack_names, stack_of_file
+from tools.mocks import load_stack_text
 from tools.plan import limits_table
 
 __all__ = ["Change", "changes", "main", "render"]
@@ -57,32 +55,29 @@ class StackState:
 
     settings: StackSettings | None
     problem: str | None = None
-    exists: bool = True
 
 
-def _load(stack: str, text: str | None, source: str) -> StackState:
-    if text is None:
-        return StackState(None, exists=False)
+def _load(stack: str, text: str, source: str) -> StackState:
     try:
-        return StackState(load_settings(stack, parse_stack_config(text), source=source))
+        return StackState(load_stack_text(stack, text, source)[0])
     except ConfigError as error:
         return StackState(None, problem=str(error))
-    except yaml.YAMLError as error:
-        return StackState(None, problem=f"{source}: not valid YAML ({error})")
 
 
-def _at_ref(root: Path, ref: str, stack: str) -> str | None:
-    """The stack file's text at ``ref``; None when it did not exist there."""
-    name = stack_file_name(stack)
-    shown = subprocess.run(["git", "show", f"{ref}:{name}"], cwd=root, capture_output=True, text=True, check=False)
-    if shown.returncode == 0:
-        return shown.stdout
-    known = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=root, capture_output=True, check=False
+def _stacks_at(root: Path, ref: str) -> list[str]:
+    """The stacks with a stack file at ``ref``; ``ValueError`` when git does not know ``ref``."""
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", ref], cwd=root, capture_output=True, text=True, check=False
     )
-    if known.returncode != 0:
+    if listed.returncode != 0:
         raise ValueError(f"git cannot resolve {ref!r} in {root}")
-    return None
+    return sorted(stack for name in listed.stdout.splitlines() if (stack := stack_of_file(name)))
+
+
+def _text_at(root: Path, ref: str, stack: str) -> str:
+    """The stack file's text at ``ref``, where ``_stacks_at`` found it."""
+    name = stack_file_name(stack)
+    return subprocess.run(["git", "show", f"{ref}:{name}"], cwd=root, capture_output=True, text=True, check=True).stdout
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -157,9 +152,9 @@ def _render_changes(
     rows: list[Change] = []
     notes: list[str] = []
     for stack in sorted(set(current) | set(base)):
-        before = base.get(stack, StackState(None, exists=False))
+        before = base.get(stack)
         after = valid.get(stack)
-        if not before.exists and stack in current:
+        if before is None:
             notes.append(f"- **{stack}**: new stack file (not in `{base_ref}`)")
         elif stack not in current:
             notes.append(f"- **{stack}**: stack file removed")
@@ -217,27 +212,16 @@ def main(argv: list[str] | None = None) -> int:
     base = None
     if args.base:
         try:
-            texts = {
-                stack: _at_ref(root, args.base, stack) for stack in sorted(set(current) | _stacks_at(root, args.base))
-            }
+            at_base = _stacks_at(root, args.base)
         except ValueError as error:
             print(error, file=sys.stderr)
             return 2
-        base = {stack: _load(stack, text, f"{args.base}:{stack_file_name(stack)}") for stack, text in texts.items()}
+        base = {
+            stack: _load(stack, _text_at(root, args.base, stack), f"{args.base}:{stack_file_name(stack)}")
+            for stack in at_base
+        }
     print(render(current, base, args.base), end="")
     return 2 if any(state.problem for state in current.values()) else 0
-
-
-def _stacks_at(root: Path, ref: str) -> set[str]:
-    listed = subprocess.run(
-        ["git", "ls-tree", "--name-only", ref], cwd=root, capture_output=True, text=True, check=False
-    )
-    names = listed.stdout.split() if listed.returncode == 0 else []
-    return {
-        n.removeprefix("Pulumi.").removesuffix(".yaml")
-        for n in names
-        if n.startswith("Pulumi.") and n.endswith(".yaml") and n != "Pulumi.yaml"
-    }
 
 
 if __name__ == "__main__":

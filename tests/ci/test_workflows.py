@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import STACKS
 from tools.mocks import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -17,7 +18,6 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+|[0-9a-f]{40})$")
 WRITABLE = {"id-token", "pull-requests"}
 AWS_CREDENTIALS = "aws-actions/configure-aws-credentials"
 PULUMI = "pulumi/actions"
-STACKS = ("dev", "prod")
 
 
 def _load(name: str) -> dict[str, Any]:
