@@ -15,6 +15,7 @@ from policy.graph import (
     StackGraph,
     T,
     as_list,
+    mapping,
     number,
     policy_statements,
     statement_values,
@@ -86,8 +87,7 @@ def _execution_logging(graph: StackGraph, stage: LinkedResource) -> bool:
     for settings in graph.of_type(T.METHOD_SETTINGS):
         if settings.props.get("stageName") != stage.props.get("stageName"):
             continue
-        values = settings.props.get("settings")
-        level = values.get("loggingLevel") if isinstance(values, Mapping) else None
+        level = mapping(settings.props.get("settings")).get("loggingLevel")
         if level not in (None, "OFF"):
             return True
     return False
@@ -204,8 +204,8 @@ def _metrics(alarm: LinkedResource) -> Iterator[tuple[str, str]]:
     if props.get("metricName"):
         yield str(props.get("namespace")), str(props.get("metricName"))
     for query in as_list(props.get("metricQueries")):
-        stat = query.get("metric") if isinstance(query, Mapping) else None
-        if isinstance(stat, Mapping) and stat.get("metricName"):
+        stat = mapping(mapping(query).get("metric"))
+        if stat.get("metricName"):
             yield str(stat.get("namespace")), str(stat.get("metricName"))
 
 
