@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from components.settings import LoggingLevel, QuotaPeriod
 from handler.contract import ROUTES
 from handler.models import gateway_request_schemas
 from policy.context import StackContext
@@ -34,11 +35,11 @@ ACCESS_LOG_VARIABLES = {
     "source IP": "$context.identity.sourceIp",
     "API key id": "$context.identity.apiKeyId",
 }
-EXECUTION_LOG_LEVELS = ("ERROR", "INFO")
+EXECUTION_LOG_LEVELS = tuple(LoggingLevel)
 REAL_AUTHORIZATION = ("AWS_IAM", "COGNITO_USER_POOLS", "CUSTOM")
 BODY_METHODS = ("PATCH", "POST", "PUT")
 JSON_CONTENT_TYPE = "application/json"
-QUOTA_PERIODS = ("DAY", "MONTH", "WEEK")
+QUOTA_PERIODS = tuple(QuotaPeriod)
 # Everything a Deployment snapshots: a change to any of these must produce a new deployment.
 API_DEFINITION_TYPES = (T.API_RESOURCE, T.METHOD, T.INTEGRATION, T.MODEL, T.REQUEST_VALIDATOR, T.GATEWAY_RESPONSE)
 

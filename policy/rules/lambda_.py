@@ -80,9 +80,10 @@ def _reaches_internet(graph: StackGraph, table: LinkedResource) -> bool:
 )
 def concurrency(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     settings = context.settings.lambda_
+    threshold = settings.concurrency_alarm_threshold  # None exactly when the stack reserves no concurrency
     for function in graph.of_type(T.FUNCTION):
         reserved = number(function.props.get("reservedConcurrentExecutions"))
-        if settings.reserved_concurrency is None:
+        if threshold is None:
             if reserved is not None and 0 <= reserved < 1:
                 yield Finding(f"function {function.name}: reserved concurrency 0 stops it from running", function.urn)
             continue
@@ -93,7 +94,6 @@ def concurrency(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
                 function.urn,
             )
         alarms = _concurrency_alarms(graph, function)
-        threshold = settings.reserved_concurrency * settings.concurrency_alarm_share
         if not any(_close(number(a.props.get("threshold")), threshold) for a in alarms):
             found = [number(a.props.get("threshold")) for a in alarms]
             yield Finding(
