@@ -102,11 +102,16 @@ def _method_settings_problems(resource: LinkedResource) -> Iterator[Finding]:
     if flag(settings.get("dataTraceEnabled")):
         problems.append("dataTraceEnabled logs full requests and responses")
     for key in ("throttlingRateLimit", "throttlingBurstLimit"):
-        value = number(settings.get(key))
-        if value is None or value <= 0:
+        if not _positive(settings.get(key)):
             problems.append(f"{key} is {settings.get(key)!r}, not > 0")
     for problem in problems:
         yield Finding(f"method settings {resource.name}: {problem}", resource.urn)
+
+
+def _positive(value: Any) -> bool:
+    """Whether a throttle or quota limit is a number above zero (absent and unreadable values are not)."""
+    amount = number(value)
+    return amount is not None and amount > 0
 
 
 @stack_rule(
@@ -279,12 +284,10 @@ def _plan_problems(graph: StackGraph, plan: LinkedResource, stages: list[LinkedR
             yield Finding(f"usage plan {plan.name} does not wait for stage {binding.get('stage')!r} to exist", plan.urn)
     throttle = mapping(plan.props.get("throttleSettings"))
     for key in ("rateLimit", "burstLimit"):
-        value = number(throttle.get(key))
-        if value is None or value <= 0:
+        if not _positive(throttle.get(key)):
             yield Finding(f"usage plan {plan.name}: throttleSettings.{key} is {throttle.get(key)!r}, not > 0", plan.urn)
     quota = mapping(plan.props.get("quotaSettings"))
-    limit = number(quota.get("limit"))
-    if limit is None or limit <= 0 or quota.get("period") not in QUOTA_PERIODS:
+    if not _positive(quota.get("limit")) or quota.get("period") not in QUOTA_PERIODS:
         yield Finding(f"usage plan {plan.name} has no quota (limit > 0 per DAY, WEEK or MONTH)", plan.urn)
 
 
