@@ -65,12 +65,13 @@ def function_vpc(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
 
 def _reaches_internet(graph: StackGraph, table: LinkedResource) -> bool:
     """A route table with a route (inline or a Route resource) through an internet, egress-only or NAT gateway."""
+    route_resources = graph.dependents(table, T.ROUTE)
     routes = [r for r in as_list(table.props.get("routes")) if isinstance(r, Mapping)]
-    routes += [r.props for r in graph.dependents(table, T.ROUTE)]
+    routes += [r.props for r in route_resources]
     if any(str(r.get("gatewayId", "")).startswith("igw-") or r.get("natGatewayId") for r in routes):
         return True
     gateways = (T.INTERNET_GATEWAY, T.EGRESS_ONLY_INTERNET_GATEWAY, T.NAT_GATEWAY)
-    holders = [table, *graph.dependents(table, T.ROUTE)]
+    holders = [table, *route_resources]
     return any(graph.dependencies(holder, *gateways) for holder in holders)
 
 
