@@ -9,7 +9,6 @@ expired or stale suppressions. ``policy/__main__.py`` hands these to ``PolicyPac
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -105,15 +104,13 @@ def _report(
 def _check_suppressions(args: StackValidationArgs, report: ReportViolation, context: StackContext) -> None:
     for problem in context.suppressions.shape_problems:
         report(problem, None)
-    resources: list[Any] = list(args.resources)
     for suppression in context.stack_suppressions():
         for problem in suppression.problems(context.today, CHECKLIST):
             report(problem, None)
-        if suppression.resource and suppression.resource != STACK_RESOURCE:
-            known = any(suppression.resource == r.name or r.urn.endswith(suppression.resource) for r in resources)
-            if not known:
-                report(
-                    f"{suppression.position} ({suppression.rule}): no resource {suppression.resource!r} in this "
-                    "stack; remove the stale suppression",
-                    None,
-                )
+        targets_a_resource = suppression.resource not in ("", STACK_RESOURCE)
+        if targets_a_resource and not any(suppression.names_resource(r.name, r.urn) for r in args.resources):
+            report(
+                f"{suppression.position} ({suppression.rule}): no resource {suppression.resource!r} in this "
+                "stack; remove the stale suppression",
+                None,
+            )

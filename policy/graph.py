@@ -22,6 +22,7 @@ __all__ = [
     "as_list",
     "flag",
     "json_document",
+    "mapping",
     "number",
     "plain",
     "policy_statements",
@@ -112,6 +113,11 @@ def as_list(value: Any) -> list[Any]:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
         return [value]
     return list(value)
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """A nested block property that may be absent (or not a block at all) as a mapping, empty then."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def plain(value: Any) -> Any:

@@ -48,6 +48,10 @@ class Suppression:
             return False
         if urn is None:
             return self.resource == STACK_RESOURCE
+        return self.names_resource(resource_name, urn)
+
+    def names_resource(self, resource_name: str | None, urn: str) -> bool:
+        """Whether ``resource`` is this resource's name or a suffix of its URN."""
         return self.resource == resource_name or urn.endswith(self.resource)
 
     def problems(self, today: dt.date, known_rules: Collection[str]) -> list[str]:

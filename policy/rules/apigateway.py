@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from components.settings import LoggingLevel, QuotaPeriod
 from handler.contract import ROUTES
 from handler.models import gateway_request_schemas
 from policy.context import StackContext
@@ -18,6 +19,7 @@ from policy.graph import (
     as_list,
     flag,
     json_document,
+    mapping,
     number,
     plain,
     policy_statements,
@@ -33,11 +35,11 @@ ACCESS_LOG_VARIABLES = {
     "source IP": "$context.identity.sourceIp",
     "API key id": "$context.identity.apiKeyId",
 }
-EXECUTION_LOG_LEVELS = ("ERROR", "INFO")
+EXECUTION_LOG_LEVELS = tuple(LoggingLevel)
 REAL_AUTHORIZATION = ("AWS_IAM", "COGNITO_USER_POOLS", "CUSTOM")
 BODY_METHODS = ("PATCH", "POST", "PUT")
 JSON_CONTENT_TYPE = "application/json"
-QUOTA_PERIODS = ("DAY", "MONTH", "WEEK")
+QUOTA_PERIODS = tuple(QuotaPeriod)
 # Everything a Deployment snapshots: a change to any of these must produce a new deployment.
 API_DEFINITION_TYPES = (T.API_RESOURCE, T.METHOD, T.INTEGRATION, T.MODEL, T.REQUEST_VALIDATOR, T.GATEWAY_RESPONSE)
 
@@ -48,7 +50,7 @@ API_DEFINITION_TYPES = (T.API_RESOURCE, T.METHOD, T.INTEGRATION, T.MODEL, T.REQU
 )
 def access_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for stage in graph.of_type(T.STAGE):
-        settings = _mapping(stage.props.get("accessLogSettings"))
+        settings = mapping(stage.props.get("accessLogSettings"))
         destination = str(settings.get("destinationArn") or "")
         if not destination:
             yield Finding(f"stage {stage.name} has no access log destination", stage.urn)
@@ -91,8 +93,7 @@ def method_settings(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
 
 
 def _method_settings_problems(resource: LinkedResource) -> Iterator[Finding]:
-    settings = resource.props.get("settings")
-    settings = settings if isinstance(settings, Mapping) else {}
+    settings = mapping(resource.props.get("settings"))
     problems = []
     if not flag(settings.get("metricsEnabled")):
         problems.append("metricsEnabled is not true")
@@ -101,11 +102,16 @@ def _method_settings_problems(resource: LinkedResource) -> Iterator[Finding]:
     if flag(settings.get("dataTraceEnabled")):
         problems.append("dataTraceEnabled logs full requests and responses")
     for key in ("throttlingRateLimit", "throttlingBurstLimit"):
-        value = number(settings.get(key))
-        if value is None or value <= 0:
+        if not _positive(settings.get(key)):
             problems.append(f"{key} is {settings.get(key)!r}, not > 0")
     for problem in problems:
         yield Finding(f"method settings {resource.name}: {problem}", resource.urn)
+
+
+def _positive(value: Any) -> bool:
+    """Whether a throttle or quota limit is a number above zero (absent and unreadable values are not)."""
+    amount = number(value)
+    return amount is not None and amount > 0
 
 
 @stack_rule(
@@ -141,8 +147,8 @@ def account_role(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
 
 def _trusts(role: LinkedResource, service: str) -> bool:
     for statement in policy_statements(role.props.get("assumeRolePolicy")):
-        principal = statement.get("Principal")
-        if isinstance(principal, Mapping) and service in [str(s) for s in as_list(principal.get("Service"))]:
+        principal = mapping(statement.get("Principal"))
+        if service in [str(s) for s in as_list(principal.get("Service"))]:
             return True
     return False
 
@@ -187,7 +193,7 @@ def request_validation(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
             continue
         validators = graph.dependencies(method, T.REQUEST_VALIDATOR)
         needs_body = verb in BODY_METHODS
-        needs_parameters = any(flag(required) for required in _mapping(method.props.get("requestParameters")).values())
+        needs_parameters = any(flag(required) for required in mapping(method.props.get("requestParameters")).values())
         if (needs_body or needs_parameters) and (not method.props.get("requestValidatorId") or not validators):
             yield Finding(f"method {method.name} ({verb}) has no request validator", method.urn)
             continue
@@ -197,7 +203,7 @@ def request_validation(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
             continue
         if not any(flag(v.props.get("validateRequestBody")) for v in validators):
             yield Finding(f"method {method.name}: its validator does not validate the body", method.urn)
-        model_name = _mapping(method.props.get("requestModels")).get(JSON_CONTENT_TYPE)
+        model_name = mapping(method.props.get("requestModels")).get(JSON_CONTENT_TYPE)
         model = models.get(str(model_name)) if model_name else None
         if model is None:
             yield Finding(f"method {method.name} ({verb}) has no {JSON_CONTENT_TYPE} request model", method.urn)
@@ -212,10 +218,6 @@ def request_validation(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
             )
         elif expected is None and _canonical(schema) not in {_canonical(s) for s in schemas.values()}:
             yield Finding(f"model {model.name} is not generated from any of the handler's schemas", model.urn)
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _canonical(document: Any) -> str:
@@ -240,8 +242,7 @@ def _method_path(graph: StackGraph, method: LinkedResource) -> str | None:
 
 @resource_rule("APIGW-REGIONAL", "The REST API has a REGIONAL endpoint", T.REST_API)
 def regional_endpoint(api: ResourceLike, _: StackContext) -> Iterator[str]:
-    configuration = api.props.get("endpointConfiguration")
-    types = as_list(configuration.get("types")) if isinstance(configuration, Mapping) else []
+    types = as_list(mapping(api.props.get("endpointConfiguration")).get("types"))
     if types != ["REGIONAL"]:
         yield f"REST API {api.name}: endpoint types are {types or 'unset (EDGE)'}, not REGIONAL"
 
@@ -281,14 +282,12 @@ def _plan_problems(graph: StackGraph, plan: LinkedResource, stages: list[LinkedR
             )
         elif not any(graph.depends_on(plan, s) for s in target):
             yield Finding(f"usage plan {plan.name} does not wait for stage {binding.get('stage')!r} to exist", plan.urn)
-    throttle = _mapping(plan.props.get("throttleSettings"))
+    throttle = mapping(plan.props.get("throttleSettings"))
     for key in ("rateLimit", "burstLimit"):
-        value = number(throttle.get(key))
-        if value is None or value <= 0:
+        if not _positive(throttle.get(key)):
             yield Finding(f"usage plan {plan.name}: throttleSettings.{key} is {throttle.get(key)!r}, not > 0", plan.urn)
-    quota = _mapping(plan.props.get("quotaSettings"))
-    limit = number(quota.get("limit"))
-    if limit is None or limit <= 0 or quota.get("period") not in QUOTA_PERIODS:
+    quota = mapping(plan.props.get("quotaSettings"))
+    if not _positive(quota.get("limit")) or quota.get("period") not in QUOTA_PERIODS:
         yield Finding(f"usage plan {plan.name} has no quota (limit > 0 per DAY, WEEK or MONTH)", plan.urn)
 
 
@@ -302,7 +301,7 @@ def redeployment(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     if definition and not deployments:
         yield Finding("the REST API has resources but no Deployment")
     for deployment in deployments:
-        triggers = _mapping(deployment.props.get("triggers"))
+        triggers = mapping(deployment.props.get("triggers"))
         if not triggers or not all(str(v) for v in triggers.values()):
             yield Finding(
                 f"deployment {deployment.name} has no triggers: API changes would not be redeployed", deployment.urn

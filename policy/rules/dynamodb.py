@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from handler.tables import ITEMS_KEY
 from policy.context import StackContext
-from policy.graph import Finding, ResourceLike, StackGraph, T, flag
+from policy.graph import Finding, ResourceLike, StackGraph, T, flag, mapping
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]
@@ -15,14 +14,9 @@ __all__ = ["RULES"]
 ON_DEMAND = "PAY_PER_REQUEST"
 
 
-def _setting(table: ResourceLike, key: str) -> Mapping[str, Any]:
-    value = table.props.get(key)
-    return value if isinstance(value, Mapping) else {}
-
-
 @resource_rule("DDB-PITR", "Point-in-time recovery is on for every table", T.TABLE)
 def point_in_time_recovery(table: ResourceLike, _: StackContext) -> Iterator[str]:
-    if not flag(_setting(table, "pointInTimeRecovery").get("enabled")):
+    if not flag(mapping(table.props.get("pointInTimeRecovery")).get("enabled")):
         yield f"table {table.name}: point-in-time recovery is off"
 
 
@@ -30,7 +24,7 @@ def point_in_time_recovery(table: ResourceLike, _: StackContext) -> Iterator[str
 def encryption(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     wants_key = context.settings.data.customer_managed_key
     for table in graph.of_type(T.TABLE):
-        sse = _setting(table, "serverSideEncryption")
+        sse = mapping(table.props.get("serverSideEncryption"))
         if not flag(sse.get("enabled")):
             yield Finding(f"table {table.name}: serverSideEncryption.enabled is not true", table.urn)
             continue

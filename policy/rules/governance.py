@@ -15,6 +15,7 @@ from policy.graph import (
     StackGraph,
     T,
     as_list,
+    mapping,
     number,
     policy_statements,
     statement_values,
@@ -86,8 +87,7 @@ def _execution_logging(graph: StackGraph, stage: LinkedResource) -> bool:
     for settings in graph.of_type(T.METHOD_SETTINGS):
         if settings.props.get("stageName") != stage.props.get("stageName"):
             continue
-        values = settings.props.get("settings")
-        level = values.get("loggingLevel") if isinstance(values, Mapping) else None
+        level = mapping(settings.props.get("settings")).get("loggingLevel")
         if level not in (None, "OFF"):
             return True
     return False
@@ -161,11 +161,15 @@ class AlarmKind:
     what: str
     namespace: str
     metrics: frozenset[str]
+    only_with_reserved_concurrency: bool = False
+    """There is nothing to alarm on until the stack reserves concurrency (``lambda.reservedConcurrency``)."""
 
 
 # DESIGN.md §5, in its order.
 REQUIRED_ALARMS = (
-    AlarmKind("Lambda concurrency", "AWS/Lambda", frozenset({"ConcurrentExecutions"})),
+    AlarmKind(
+        "Lambda concurrency", "AWS/Lambda", frozenset({"ConcurrentExecutions"}), only_with_reserved_concurrency=True
+    ),
     AlarmKind("Lambda errors", "AWS/Lambda", frozenset({"Errors"})),
     AlarmKind("Lambda throttles", "AWS/Lambda", frozenset({"Throttles"})),
     AlarmKind("Lambda duration near timeout", "AWS/Lambda", frozenset({"Duration"})),
@@ -186,8 +190,9 @@ REQUIRED_ALARMS = (
 def alarms(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     all_alarms = graph.of_type(T.METRIC_ALARM)
     watched = {(ns, m) for alarm in all_alarms for ns, m in _metrics(alarm)}
+    reserved = context.settings.lambda_.reserved_concurrency is not None
     for kind in REQUIRED_ALARMS:
-        if kind.metrics == {"ConcurrentExecutions"} and context.settings.lambda_.reserved_concurrency is None:
+        if kind.only_with_reserved_concurrency and not reserved:
             continue
         if not any((kind.namespace, metric) in watched for metric in kind.metrics):
             yield Finding(f"no alarm on {kind.what} ({kind.namespace} {'/'.join(sorted(kind.metrics))})")
@@ -204,8 +209,8 @@ def _metrics(alarm: LinkedResource) -> Iterator[tuple[str, str]]:
     if props.get("metricName"):
         yield str(props.get("namespace")), str(props.get("metricName"))
     for query in as_list(props.get("metricQueries")):
-        stat = query.get("metric") if isinstance(query, Mapping) else None
-        if isinstance(stat, Mapping) and stat.get("metricName"):
+        stat = mapping(mapping(query).get("metric"))
+        if stat.get("metricName"):
             yield str(stat.get("namespace")), str(stat.get("metricName"))
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 
 from components.settings import API_GATEWAY_MAX_INTEGRATION_TIMEOUT_SECONDS
 from policy.context import StackContext
-from policy.graph import Finding, LinkedResource, ResourceLike, StackGraph, T, as_list, flag, number
+from policy.graph import Finding, LinkedResource, ResourceLike, StackGraph, T, as_list, flag, mapping, number
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]
@@ -24,8 +24,7 @@ MIN_AZS = 2
 
 @resource_rule("LAMBDA-XRAY", "Lambda tracing mode is Active", T.FUNCTION)
 def function_tracing(function: ResourceLike, _: StackContext) -> Iterator[str]:
-    tracing = function.props.get("tracingConfig")
-    mode = tracing.get("mode") if isinstance(tracing, Mapping) else None
+    mode = mapping(function.props.get("tracingConfig")).get("mode")
     if mode != "Active":
         yield f"function {function.name}: tracing mode is {mode!r}, not Active"
 
@@ -36,9 +35,9 @@ def function_tracing(function: ResourceLike, _: StackContext) -> Iterator[str]:
 )
 def function_vpc(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for function in graph.of_type(T.FUNCTION):
-        vpc = function.props.get("vpcConfig")
-        subnet_ids = as_list(vpc.get("subnetIds")) if isinstance(vpc, Mapping) else []
-        group_ids = as_list(vpc.get("securityGroupIds")) if isinstance(vpc, Mapping) else []
+        vpc = mapping(function.props.get("vpcConfig"))
+        subnet_ids = as_list(vpc.get("subnetIds"))
+        group_ids = as_list(vpc.get("securityGroupIds"))
         if not subnet_ids:
             yield Finding(f"function {function.name} runs outside any VPC (no vpcConfig.subnetIds)", function.urn)
             continue
@@ -66,12 +65,13 @@ def function_vpc(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
 
 def _reaches_internet(graph: StackGraph, table: LinkedResource) -> bool:
     """A route table with a route (inline or a Route resource) through an internet, egress-only or NAT gateway."""
+    route_resources = graph.dependents(table, T.ROUTE)
     routes = [r for r in as_list(table.props.get("routes")) if isinstance(r, Mapping)]
-    routes += [r.props for r in graph.dependents(table, T.ROUTE)]
+    routes += [r.props for r in route_resources]
     if any(str(r.get("gatewayId", "")).startswith("igw-") or r.get("natGatewayId") for r in routes):
         return True
     gateways = (T.INTERNET_GATEWAY, T.EGRESS_ONLY_INTERNET_GATEWAY, T.NAT_GATEWAY)
-    holders = [table, *graph.dependents(table, T.ROUTE)]
+    holders = [table, *route_resources]
     return any(graph.dependencies(holder, *gateways) for holder in holders)
 
 
@@ -81,9 +81,10 @@ def _reaches_internet(graph: StackGraph, table: LinkedResource) -> bool:
 )
 def concurrency(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     settings = context.settings.lambda_
+    threshold = settings.concurrency_alarm_threshold  # None exactly when the stack reserves no concurrency
     for function in graph.of_type(T.FUNCTION):
         reserved = number(function.props.get("reservedConcurrentExecutions"))
-        if settings.reserved_concurrency is None:
+        if threshold is None:
             if reserved is not None and 0 <= reserved < 1:
                 yield Finding(f"function {function.name}: reserved concurrency 0 stops it from running", function.urn)
             continue
@@ -94,7 +95,6 @@ def concurrency(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
                 function.urn,
             )
         alarms = _concurrency_alarms(graph, function)
-        threshold = settings.reserved_concurrency * settings.concurrency_alarm_share
         if not any(_close(number(a.props.get("threshold")), threshold) for a in alarms):
             found = [number(a.props.get("threshold")) for a in alarms]
             yield Finding(
@@ -114,8 +114,7 @@ def _concurrency_alarms(graph: StackGraph, function: LinkedResource) -> list[Lin
     for alarm in graph.of_type(T.METRIC_ALARM):
         if alarm.props.get("metricName") != "ConcurrentExecutions" or alarm.props.get("namespace") != "AWS/Lambda":
             continue
-        dimensions = alarm.props.get("dimensions")
-        named = dimensions.get("FunctionName") if isinstance(dimensions, Mapping) else None
+        named = mapping(alarm.props.get("dimensions")).get("FunctionName")
         if named == name or graph.depends_on(alarm, function):
             alarms.append(alarm)
     return alarms
@@ -143,8 +142,7 @@ def function_runtime(function: ResourceLike, _: StackContext) -> Iterator[str]:
 def function_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     groups = graph.log_group_names()
     for function in graph.of_type(T.FUNCTION):
-        logging = function.props.get("loggingConfig")
-        logging = logging if isinstance(logging, Mapping) else {}
+        logging = mapping(function.props.get("loggingConfig"))
         if logging.get("logFormat") != "JSON":
             yield Finding(
                 f"function {function.name}: log format is {logging.get('logFormat')!r}, not JSON", function.urn
@@ -182,10 +180,7 @@ def invoke_permission(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
 
 @resource_rule("LAMBDA-ENV-SECRETS", "No secrets in Lambda environment variables", T.FUNCTION)
 def environment_secrets(function: ResourceLike, _: StackContext) -> Iterator[str]:
-    environment = function.props.get("environment")
-    variables = environment.get("variables") if isinstance(environment, Mapping) else None
-    if not isinstance(variables, Mapping):
-        return
+    variables = mapping(mapping(function.props.get("environment")).get("variables"))
     for name, value in variables.items():
         if SECRET_NAME.search(str(name)):
             yield f"function {function.name}: environment variable {name} is named like a secret"

@@ -8,7 +8,7 @@ from typing import Any
 
 from components.settings import WAF_MIN_LIMIT
 from policy.context import StackContext
-from policy.graph import Finding, ResourceLike, StackGraph, T, as_list, flag, number
+from policy.graph import Finding, ResourceLike, StackGraph, T, as_list, flag, mapping, number
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]
@@ -25,8 +25,7 @@ def _rules(acl: ResourceLike) -> list[Mapping[str, Any]]:
 
 
 def _statement(rule: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    statement = rule.get("statement")
-    found = statement.get(kind) if isinstance(statement, Mapping) else None
+    found = mapping(rule.get("statement")).get(kind)
     return found if isinstance(found, Mapping) else None
 
 
@@ -89,7 +88,7 @@ def waf_metrics(acl: ResourceLike, _: StackContext) -> Iterator[str]:
 
 
 def _metrics_on(visibility: Any) -> bool:
-    return isinstance(visibility, Mapping) and flag(visibility.get("cloudwatchMetricsEnabled"))
+    return flag(mapping(visibility).get("cloudwatchMetricsEnabled"))
 
 
 @stack_rule("WAF-ASSOC", "A web ACL is associated with every stage, by the stage's ARN, after the stage exists")
@@ -132,8 +131,8 @@ def waf_logging(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
 
 def _redacts_api_key(fields: Any) -> bool:
     for field in as_list(fields):
-        header = field.get("singleHeader") if isinstance(field, Mapping) else None
-        if isinstance(header, Mapping) and str(header.get("name", "")).lower() == API_KEY_HEADER:
+        header = mapping(mapping(field).get("singleHeader"))
+        if str(header.get("name", "")).lower() == API_KEY_HEADER:
             return True
     return False
 
