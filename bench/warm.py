@@ -81,12 +81,15 @@ class _Worker:
         self.variant = variant
         self._stderr = stderr
         read_end, write_end = os.pipe()
+        self._results = os.fdopen(read_end, encoding="utf-8")
         command = ["-m", "bench._warm_child", variant.module, variant.function, str(warmup), str(write_end)]
         try:
             self._process = start_python(command, variant.environment, (write_end,), stderr)
+        except BaseException:
+            self._results.close()
+            raise
         finally:
-            os.close(write_end)
-        self._results = os.fdopen(read_end, encoding="utf-8")
+            os.close(write_end)  # the child holds its own copy
 
     def wait_until_ready(self) -> None:
         if self._line() != "ready":
