@@ -9,15 +9,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from http import HTTPStatus
 from typing import Final
 
-__all__ = ["MAX_BODY_BYTES", "ROUTES", "Metric", "QueryParameter", "Route"]
+__all__ = ["MAX_BODY_BYTES", "ROUTES", "Metric", "QueryParameter", "Route", "path_pattern"]
 
 # API Gateway accepts 10 MB; an item is three short fields, so anything near this is not a real client.
 MAX_BODY_BYTES: Final = 16 * 1024
 
 _PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def path_pattern(path: str) -> re.Pattern[str]:
+    """Matches the concrete paths of ``path`` (API Gateway's ``{param}`` syntax), one named group per parameter."""
+    # split() alternates literal text and parameter names, starting and ending with literal text.
+    parts = _PATH_PARAMETER.split(path)
+    return re.compile(
+        "^" + "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)) + "$"
+    )
 
 
 class Metric(StrEnum):
@@ -57,10 +67,10 @@ class Route:
     def path_parameters(self) -> tuple[str, ...]:
         return tuple(_PATH_PARAMETER.findall(self.path))
 
-    @property
+    @cached_property
     def pattern(self) -> re.Pattern[str]:
         """Matches the concrete paths of this route, one named group per path parameter."""
-        return re.compile("^" + _PATH_PARAMETER.sub(r"(?P<\1>[^/]+)", self.path) + "$")
+        return path_pattern(self.path)
 
 
 _BODY_ERRORS: Final = (

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 import fastjsonschema
 
 from components.settings import StackSettings
+from handler.contract import path_pattern
 from local.limits import Clock, QuotaCounter, TokenBucket, WafRateRule
 
 __all__ = [
@@ -147,7 +148,6 @@ class _Method:
 def _method(spec: Mapping[str, Any], validators: Mapping[str, Mapping[str, bool]]) -> _Method:
     flags = validators.get(spec.get("validator") or "", {})
     path: str = spec["path"]
-    pattern = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
     required = ()
     if flags.get("validateRequestParameters"):
         prefix = "method.request.querystring."
@@ -159,7 +159,7 @@ def _method(spec: Mapping[str, Any], validators: Mapping[str, Mapping[str, bool]
     return _Method(
         http_method=spec["httpMethod"],
         resource_path=path,
-        pattern=re.compile(f"^{pattern}$"),
+        pattern=path_pattern(path),
         required_query=required,
         body_model=spec.get("requestModel") if flags.get("validateRequestBody") else None,
     )
