@@ -16,7 +16,7 @@ from bench.report import Section, Table
 from bench.stats import summarize
 from components.settings import stack_names
 
-__all__ = ["build_package", "run", "stacks"]
+__all__ = ["build_package", "run"]
 
 _TIMEOUT_SECONDS: Final = 600
 
@@ -35,11 +35,6 @@ def build_package() -> tuple[str, int, int]:
         " official layer `components.api` pins and boto3 from the Lambda runtime, so neither is in the zip"
     )
     return how, len(buffer.getvalue()), len(files)
-
-
-def stacks(root: Path = ROOT) -> list[str]:
-    """Every stack with a stack file."""
-    return stack_names(root)
 
 
 @dataclass(frozen=True)
@@ -66,7 +61,7 @@ def run(package: Callable[[], tuple[str, int, int]], processes: int, runs_per_pr
     how, size, files = package()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-program-") as scratch:
-        for stack in stacks():
+        for stack in stack_names(ROOT):
             results = [_evaluate(stack, runs_per_process, Path(scratch)) for _ in range(processes)]
             first = summarize([r.first for r in results])
             later = summarize([t for r in results for t in r.later])

@@ -27,7 +27,6 @@ from bench.load import (
     parse_proc_stat,
 )
 from bench.machine import Machine, cpu_model
-from bench.program import stacks
 from bench.report import Report, Section, Table, Target, render_markdown, render_table
 from bench.stats import Summary, paired_ratios, percentile, summarize
 from bench.warm import TARGET_SPEEDUP, precision_note, summarize_round, warm_workers
@@ -228,10 +227,6 @@ def test_memory_backed_directory_refuses_a_directory_on_disk(tmp_path):
 def test_memory_backed_directory_refuses_a_missing_directory(tmp_path):
     missing = tmp_path / "missing"
     assert memory_backed_directory(missing, f"{MOUNTS}tmpfs {tmp_path} tmpfs rw 0 0\n") is None
-
-
-def test_program_benchmark_covers_every_stack_file():
-    assert {"dev", "prod"} <= set(stacks())
 
 
 def test_proc_stat_gives_parent_and_cpu_seconds_even_with_parentheses_in_the_name():

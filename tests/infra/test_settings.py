@@ -14,6 +14,7 @@ from components.settings import (
     QuotaPeriod,
     StackSettings,
     load_settings,
+    stack_names,
 )
 from tools.mocks import ROOT, cli_config, read_stack_config, stack_settings
 
@@ -70,6 +71,10 @@ def test_premium_admits_more_than_standard_in_both_stacks() -> None:
         plans = stack_settings(stack).plans
         assert plans["premium"].throttle.rate_limit > plans["standard"].throttle.rate_limit
         assert plans["premium"].quota.limit > plans["standard"].quota.limit
+
+
+def test_every_stack_file_is_listed_as_a_stack() -> None:
+    assert {"dev", "prod"} <= set(stack_names(ROOT))
 
 
 def test_settings_are_frozen() -> None:
