@@ -33,7 +33,7 @@ from bench.report import Section, Table, Target
 from components.settings import NAMESPACE, stack_file_name
 from loadtest.run import ARTILLERY, Summary, resolve_target, start_artillery, summarise
 from local.dynamodb_local import free_port
-from tools.mocks import read_stack_config
+from tools.mocks import load_stack_file
 
 __all__ = [
     "PHASES",
@@ -397,7 +397,7 @@ def run(scale: float = 1.0) -> Section:
     if shutil.which("java") is None:
         raise RuntimeError("java not found: the local stack needs a JRE")
     phases = tuple(Phase(p.name, p.rate, max(5, round(p.seconds * scale))) for p in PHASES)
-    config = bench_stack_config(read_stack_config(ROOT / stack_file_name("dev")))
+    config = bench_stack_config(load_stack_file("dev")[1])
     mounts = _read_mounts()
     memory = memory_backed_directory(MEMORY_BACKED_DIRECTORY, mounts)
     measured = _measure(config, phases, memory, mounts)
