@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from handler import config
 from handler.contract import ROUTES
 from handler.tables import ITEMS_TABLE, RATE_LIMIT_TABLE, create_table_request
 
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = Path(__file__).parent / "events"
 # The limiter is exercised on its own tables and limits; the app's is out of the other tests' way.
 APP_RATE_LIMIT = 1_000_000
@@ -276,3 +279,46 @@ def emitted_metrics(text: str) -> list[str]:
         for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
             names.extend(metric["Name"] for metric in directive["Metrics"])
     return names
+
+
+# --- a real cold start: the handler imported and invoked in a fresh interpreter, as Lambda runs it ---
+
+COLD_START = """
+import json, sys
+from handler.app import lambda_handler
+heavy = sorted(name for name in ("pydantic", "aws_xray_sdk", "pulumi", "yaml") if name in sys.modules)
+print(json.dumps({"heavy_modules_after_import": heavy}))
+
+class Context:
+    function_name = "tiered-api-handler"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:tiered-api-handler"
+    aws_request_id = "cold-start-request"
+
+for event in json.loads(sys.stdin.read()):
+    print(json.dumps({"status": lambda_handler(event, Context())["statusCode"]}))
+heavy = sorted(name for name in ("pydantic", "fastjsonschema") if name in sys.modules)
+print(json.dumps({"validation_modules_after_request": heavy}))
+"""
+
+
+LAMBDA_WITH_TRACING = {
+    "LAMBDA_TASK_ROOT": str(ROOT),
+    "POWERTOOLS_TRACE_DISABLED": "false",
+    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+}
+
+
+def cold_start(environment: dict[str, str], *events: dict[str, Any]) -> str:
+    """The stdout of a fresh interpreter that imports the handler, then invokes it with each event in turn."""
+    result = subprocess.run(
+        [sys.executable, "-c", COLD_START],
+        input=json.dumps(events),
+        cwd=ROOT,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout

@@ -3,44 +3,13 @@ first invocation emits."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from handler._tracing import tracing_enabled
 
-from .conftest import app_environment, emitted_metrics, json_lines, load_event
-
-ROOT = Path(__file__).resolve().parents[2]
-COLD_START = """
-import json, sys
-from handler.app import lambda_handler
-heavy = sorted(name for name in ("pydantic", "aws_xray_sdk", "pulumi", "yaml") if name in sys.modules)
-print(json.dumps({"heavy_modules_after_import": heavy}))
-
-class Context:
-    function_name = "tiered-api-handler"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:tiered-api-handler"
-    aws_request_id = "cold-start-request"
-
-for event in json.loads(sys.stdin.read()):
-    print(json.dumps({"status": lambda_handler(event, Context())["statusCode"]}))
-heavy = sorted(name for name in ("pydantic", "fastjsonschema") if name in sys.modules)
-print(json.dumps({"validation_modules_after_request": heavy}))
-"""
-
-
-LAMBDA_WITH_TRACING = {
-    "LAMBDA_TASK_ROOT": str(ROOT),
-    "POWERTOOLS_TRACE_DISABLED": "false",
-    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-}
+from .conftest import LAMBDA_WITH_TRACING, app_environment, cold_start, emitted_metrics, json_lines, load_event
 
 
 def _get_never_created() -> dict[str, Any]:
@@ -48,21 +17,6 @@ def _get_never_created() -> dict[str, Any]:
     event["path"] = "/items/never-created"
     event["pathParameters"] = {"id": "never-created"}
     return event
-
-
-def cold_start(environment: dict[str, str], *events: dict[str, Any]) -> str:
-    """The stdout of a fresh interpreter that imports the handler, then invokes it with each event in turn."""
-    result = subprocess.run(
-        [sys.executable, "-c", COLD_START],
-        input=json.dumps(events),
-        cwd=ROOT,
-        env={**os.environ, **environment},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import app_environment, json_lines, load_event
-from .test_cold_start import LAMBDA_WITH_TRACING, cold_start
+from .conftest import LAMBDA_WITH_TRACING, app_environment, cold_start, json_lines, load_event
 
 
 @pytest.fixture
