@@ -150,10 +150,9 @@ def run(tables: BenchTables, processes: int, importtime_runs: int = 3) -> Sectio
             f"{processes} fresh interpreters per variant (plus one unmeasured warm-up each), taking turns in rotating"
             " order. Each child times, in-process, the `import` of the handler module (Lambda's init phase) and then"
             " its first request, the seeds' `POST /` against DynamoDB Local. *Process* is the parent's wall clock"
-            " around the whole child, Python's"
-            " own start-up included. The target compares what a cold invocation costs, *init + first request*"
-            " (anything a handler defers to its first request is still cold-start cost), of ours as deployed with"
-            " the sample's, as ratios of the runs paired round by round."
+            " around the whole child, Python's own start-up included. The target compares what a cold invocation"
+            " costs, *init + first request* (anything a handler defers to its first request is still cold-start"
+            " cost), of ours as deployed with the sample's, as ratios of the runs paired round by round."
         ),
         tables=(
             Table(("variant", "import + init", "init + first request", "process"), tuple(rows)),

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -146,9 +147,14 @@ def seed_limited_environment(tables: BenchTables) -> dict[str, str]:
     }
 
 
+@cache
+def _seed_event_text() -> str:
+    return SEED_EVENT_FILE.read_text()
+
+
 def seed_event(item_id: str | None = None) -> dict[str, Any]:
     """The seeds' request, with a fresh item id so every call stores a new item as a real client's would."""
-    event: dict[str, Any] = json.loads(SEED_EVENT_FILE.read_text())
+    event: dict[str, Any] = json.loads(_seed_event_text())  # the file is read once; every event a new copy
     body = json.loads(event["body"])
     body["id"] = item_id or uuid.uuid4().hex
     event["body"] = json.dumps(body, separators=(",", ":"))
