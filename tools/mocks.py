@@ -35,7 +35,6 @@ __all__ = [
     "cli_config",
     "load_stack_file",
     "load_stack_text",
-    "parse_stack_config",
     "read_stack_config",
     "run_components",
     "run_program",
@@ -306,10 +305,10 @@ def _plain(value: Any) -> Any:
 
 def read_stack_config(path: Path) -> dict[str, Any]:
     """The ``config:`` map of a stack file, namespaced keys to parsed values."""
-    return parse_stack_config(path.read_text())
+    return _parse_stack_config(path.read_text())
 
 
-def parse_stack_config(text: str) -> dict[str, Any]:
+def _parse_stack_config(text: str) -> dict[str, Any]:
     """The ``config:`` map of a stack file's text; raises ``yaml.YAMLError`` when it is not YAML."""
     document = yaml.safe_load(text) or {}
     config = document.get("config") if isinstance(document, Mapping) else None
@@ -339,7 +338,7 @@ def load_stack_file(stack: str, config_file: Path | None = None) -> tuple[StackS
 def load_stack_text(stack: str, text: str, source: str) -> tuple[StackSettings, dict[str, Any]]:
     """``load_stack_file`` for a stack file's text (``source`` names it), e.g. as it was at another git ref."""
     try:
-        config = parse_stack_config(text)
+        config = _parse_stack_config(text)
     except yaml.YAMLError as error:
         raise ConfigError(source, [f"is not valid YAML: {str(error).splitlines()[0]}"]) from None
     if not config:
