@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -248,3 +249,17 @@ def test_a_request_above_api_gateways_payload_limit_is_refused_unread(server):
     finally:
         connection.close()
     assert (status, body) == (413, {"message": "Request Too Long"})
+
+
+def test_a_kept_alive_connection_gets_each_answer_in_one_piece(server):
+    # Head and body sent apart, the body waits on the client's delayed ACK (Nagle): 40 ms a request once a
+    # kept-alive connection leaves TCP's quick-ACK start. Whole at the first read, no answer waited for one.
+    request = f"GET {server.stage_path}/items/12 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30, source_address=("127.0.7.1", 0)) as client:
+        for _ in range(10):
+            client.sendall(request)
+            head, _, body = client.recv(1 << 20).partition(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length: *(\d+)", head)
+            assert head.startswith(b"HTTP/1.1 403 ")
+            assert length is not None
+            assert len(body) == int(length[1])
