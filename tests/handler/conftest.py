@@ -21,8 +21,8 @@ import pytest
 from handler import config
 from handler.contract import ROUTES
 from handler.tables import ITEMS_TABLE, RATE_LIMIT_TABLE, create_table_request
+from tools.mocks import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 EVENTS = Path(__file__).parent / "events"
 # The limiter is exercised on its own tables and limits; the app's is out of the other tests' way.
 APP_RATE_LIMIT = 1_000_000

@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from handler import config
 from handler.config import REQUIRED_VARIABLES, ConfigError, Settings, load_settings
+from tools.mocks import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 VALID = {
     config.ENV_ITEMS_TABLE_NAME: "items-dev",
     config.ENV_RATE_LIMIT_TABLE_NAME: "rate-limit-dev",
