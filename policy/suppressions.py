@@ -51,7 +51,7 @@ class Suppression:
         return self.names_resource(resource_name, urn)
 
     def names_resource(self, resource_name: str | None, urn: str) -> bool:
-        """Whether ``resource`` is this resource's name or a suffix of its URN."""
+        """Whether this suppression's ``resource`` is ``resource_name`` or a suffix of ``urn``."""
         return self.resource == resource_name or urn.endswith(self.resource)
 
     def problems(self, today: dt.date, known_rules: Collection[str]) -> list[str]:

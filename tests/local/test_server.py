@@ -252,8 +252,8 @@ def test_a_request_above_api_gateways_payload_limit_is_refused_unread(server):
 
 
 def test_a_kept_alive_connection_gets_each_answer_in_one_piece(server):
-    # Head and body sent apart, the body waits on the client's delayed ACK (Nagle): 40 ms a request once a
-    # kept-alive connection leaves TCP's quick-ACK start. Whole at the first read, no answer waited for one.
+    # Head and body sent apart, the body waited for the client's delayed ACK of the head (Nagle): 40 ms a request
+    # once a kept-alive connection is past TCP's quick-ACK start. Sent together, each answer is whole at first read.
     request = f"GET {server.stage_path}/items/12 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n".encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=30, source_address=("127.0.7.1", 0)) as client:
         for _ in range(10):
