@@ -26,7 +26,9 @@ from handler.tables import ITEMS_KEY, ITEMS_YEAR_INDEX, RATE_LIMIT_KEY, RATE_LIM
 __all__ = ["ItemStore", "Page", "StoredItem", "WindowCounter"]
 
 # Errors that mean "DynamoDB is overloaded or unreachable right now" once the client's own retries are
-# spent: the caller may retry later. Anything else (missing table, access denied) is our bug: a 500.
+# spent: the caller may retry later. So is any 5xx answer, whatever its code: AWS's generic
+# ``InternalFailure``, or one botocore names after the status (``"503"``) when the body has no error type.
+# Anything else (missing table, access denied) is our bug: a 500.
 _UNAVAILABLE_CODES: Final = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -54,7 +56,7 @@ def _dynamodb_errors() -> Iterator[None]:
         code = error.response.get("Error", {}).get("Code")
         if code == _CONDITION_FAILED:
             raise _ConditionFailed(error.response) from None
-        if code in _UNAVAILABLE_CODES:
+        if code in _UNAVAILABLE_CODES or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
             raise ServiceUnavailableError from error
         raise
     except (BotocoreConnectionError, HTTPClientError) as error:

@@ -60,6 +60,23 @@ def test_throttled_create_is_503_with_retry_after_and_writes_nothing(
     assert scan_all(dynamodb_client, items_table) == []
 
 
+@pytest.mark.parametrize(
+    ("code", "http_status"),
+    [("InternalFailure", 500), ("503", 503), ("502", 502)],
+    ids=["aws-internal-failure", "503-without-error-type", "502-without-error-type"],
+)
+def test_any_5xx_from_dynamodb_is_503_with_retry_after_and_writes_nothing(
+    invoke, build_event, stubbed_store, items_table, dynamodb_client, code, http_status
+):
+    # botocore names an error whose body carries no type after its HTTP status, e.g. a bare 503.
+    stubbed_store.add_client_error("put_item", service_error_code=code, http_status_code=http_status)
+
+    result = invoke(build_event("POST", "/items", body=BODY))
+
+    assert (result.status, result.headers["retry-after"]) == (503, "1")
+    assert scan_all(dynamodb_client, items_table) == []
+
+
 @pytest.mark.parametrize("code", THROTTLING_CODES[:2])
 def test_throttled_read_is_503(invoke, build_event, stubbed_store, code):
     stubbed_store.add_client_error("get_item", service_error_code=code)

@@ -150,20 +150,27 @@ def test_identity_is_a_digest_of_the_key_id_else_the_source_ip():
     assert client_identity("k1", "198.51.100.1") != client_identity(None, "198.51.100.1")
 
 
-def _unavailable_limiter(fail_open: bool) -> tuple[RateLimiter, Stubber]:
+def _unavailable_limiter(fail_open: bool, code: str, http_status: int) -> tuple[RateLimiter, Stubber]:
     stubbed = boto3.client("dynamodb")
     stubber = Stubber(stubbed)
-    stubber.add_client_error("update_item", service_error_code="ThrottlingException", http_status_code=400)
+    stubber.add_client_error("update_item", service_error_code=code, http_status_code=http_status)
     stubber.activate()
     return _limiter(stubbed, "unused", Clock(), fail_open=fail_open), stubber
 
 
 @pytest.mark.parametrize(
+    ("code", "http_status"),
+    [("ThrottlingException", 400), ("503", 503)],
+    ids=["throttled", "503-without-error-type"],
+)
+@pytest.mark.parametrize(
     ("fail_open", "allowed", "degradation"),
     [(True, True, Degradation.FAILED_OPEN), (False, False, Degradation.FAILED_CLOSED)],
 )
-def test_unavailable_dynamodb_fails_open_or_closed_as_configured(dynamodb_local, fail_open, allowed, degradation):
-    limiter, stubber = _unavailable_limiter(fail_open)
+def test_unavailable_dynamodb_fails_open_or_closed_as_configured(
+    dynamodb_local, fail_open, allowed, degradation, code, http_status
+):
+    limiter, stubber = _unavailable_limiter(fail_open, code, http_status)
 
     decision = limiter.check(client_identity("k", None))
 
