@@ -111,9 +111,14 @@ def read_json_body(event: APIGatewayProxyEvent) -> Any:
     if not raw.strip():
         raise InvalidRequestError("Request body is empty: send a JSON object")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, RecursionError):
         raise InvalidRequestError("Request body is not valid JSON") from None
+    # JSON's grammar lets a string hold an unpaired surrogate, which no UTF-8 text (so no DynamoDB string)
+    # can. Only a \u escape or a non-ASCII byte can bring one in, so a plain ASCII body skips the check.
+    if (b"\\u" in raw or not raw.isascii()) and not _is_unicode(body):
+        raise InvalidRequestError("Request body holds a string that is not valid Unicode (an unpaired surrogate)")
+    return body
 
 
 def matches_schema(check: Callable[[Any], object], data: Any) -> bool:
@@ -147,6 +152,14 @@ def field_problems(error: ValidationError) -> tuple[FieldProblem, ...]:
         )
         for detail in error.errors(include_url=False, include_input=False)
     )
+
+
+def _is_unicode(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _body_bytes(event: APIGatewayProxyEvent) -> bytes:

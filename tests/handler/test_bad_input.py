@@ -66,6 +66,21 @@ CASES = [
     ("text-plain", {"body": VALID, "content_type": "text/plain"}, 415, "application/json"),
     ("form-encoded", {"raw_body": "id=1", "content_type": "application/x-www-form-urlencoded"}, 415, "json"),
     ("bad-base64", {"raw_body": "%%%not-base64", "base64_encoded": True}, 400, "base64"),
+    (
+        "title-unpaired-surrogate-escape",
+        {"raw_body": '{"id": "ok-1", "year": "2023", "title": "a\\ud800"}'},
+        400,
+        "Unicode",
+    ),
+    (
+        "title-utf8-encoded-surrogate",
+        {
+            "raw_body": base64.b64encode(b'{"id": "ok-1", "year": "2023", "title": "a\xed\xa0\x80"}').decode(),
+            "base64_encoded": True,
+        },
+        400,
+        "Unicode",
+    ),
 ]
 
 
@@ -128,6 +143,25 @@ def test_unicode_title_of_256_characters_round_trips(invoke, build_event, items_
 
     assert created.status == 201
     assert invoke(build_event("GET", "/items/ok-1")).body["title"] == title
+
+
+def test_escaped_surrogate_pair_is_one_character_and_round_trips(invoke, build_event, items_table):
+    raw_body = '{"id": "ok-1", "year": "2023", "title": "duck \\ud83e\\udd86"}'
+
+    created = invoke(build_event("POST", "/items", raw_body=raw_body))
+
+    assert created.status == 201
+    assert invoke(build_event("GET", "/items/ok-1")).body["title"] == "duck 🦆"
+
+
+def test_update_with_an_unpaired_surrogate_is_400_and_leaves_the_item_unchanged(invoke, build_event, items_table):
+    invoke(build_event("POST", "/items", body=VALID))
+
+    result = invoke(build_event("PUT", "/items/ok-1", raw_body='{"title": "\\udc00"}'))
+
+    assert result.status == 400
+    assert "Unicode" in result.body["message"]
+    assert invoke(build_event("GET", "/items/ok-1")).body == {"id": "ok-1", "year": 2023, "title": "kkkg"}
 
 
 @pytest.mark.parametrize("item_id", ["a%20b", "a" * 65, "é", "a.b"])
