@@ -159,6 +159,11 @@ class ItemStore:
 
     @tracer.capture_method
     def delete(self, item_id: str) -> None:
+        """Delete the item; raise ``NotFoundError`` if there was none.
+
+        When the client had to retry, the refusal may be its own first attempt's doing (applied, answer lost):
+        the item is gone either way, so that counts as deleted rather than as never there.
+        """
         try:
             with _dynamodb_errors():
                 self._client.delete_item(
@@ -167,8 +172,9 @@ class ItemStore:
                     ConditionExpression="attribute_exists(#id)",
                     ExpressionAttributeNames={"#id": ITEMS_KEY},
                 )
-        except _ConditionFailed:
-            raise NotFoundError from None
+        except _ConditionFailed as refused:
+            if not refused.response.get("ResponseMetadata", {}).get("RetryAttempts"):
+                raise NotFoundError from None
 
     @tracer.capture_method
     def list_by_year(self, year: int, limit: int, cursor: str | None) -> Page:
@@ -233,7 +239,8 @@ class WindowCounter:
     def increment_below(self, key: str, limit: int, expires_at: int) -> int | None:
         """Add one to ``key``'s counter unless it already reached ``limit``; return the new count, or
         ``None`` when the limit was reached. DynamoDB evaluates the condition and the increment as one
-        atomic step, so concurrent callers can never push the count past ``limit``.
+        atomic step, so concurrent callers can never push the count past ``limit``. (A client retry after a
+        lost answer counts one request twice: while DynamoDB struggles, the limiter errs on the strict side.)
         """
         try:
             with _dynamodb_errors():

@@ -126,6 +126,23 @@ def test_dynamodb_timeout_is_503_with_retry_after(
     assert scan_all(dynamodb_client, items_table) == []
 
 
+def test_delete_retried_after_its_answer_was_lost_is_204(invoke, build_event, stubbed_store):
+    # The first attempt deleted the item but its answer never came back; the retry then finds nothing.
+    stubbed_store.add_client_error(
+        "delete_item", service_error_code="ConditionalCheckFailedException", response_meta={"RetryAttempts": 1}
+    )
+
+    assert invoke(build_event("DELETE", "/items/f-1")).status == 204
+
+
+def test_delete_refused_on_its_first_attempt_is_404(invoke, build_event, stubbed_store):
+    stubbed_store.add_client_error(
+        "delete_item", service_error_code="ConditionalCheckFailedException", response_meta={"RetryAttempts": 0}
+    )
+
+    assert invoke(build_event("DELETE", "/items/f-1")).status == 404
+
+
 def test_dynamodb_unavailability_is_logged_with_its_cause(invoke, build_event, stubbed_store, output):
     stubbed_store.add_client_error("get_item", service_error_code="ThrottlingException")
 
