@@ -31,6 +31,12 @@ _MANAGED_RULE_GROUPS: Mapping[str, str] = {
     "aws-known-bad-inputs": "AWSManagedRulesKnownBadInputsRuleSet",
     "aws-common": "AWSManagedRulesCommonRuleSet",
 }
+# The Common group blocks every body over 8 KB (its SizeRestrictions_BODY rule) with WAF's bare 403, which
+# would stand in for the API's own 413. That rule only counts here, which is safe because WAF reads every body
+# the function accepts in full: the function refuses anything over handler.contract.MAX_BODY_BYTES (16 KiB),
+# and the ACL has API Gateway send bodies up to _BODY_INSPECTION_LIMIT to the rules (also AWS's default).
+_COUNTED_MANAGED_RULES: Mapping[str, tuple[str, ...]] = {"aws-common": ("SizeRestrictions_BODY",)}
+_BODY_INSPECTION_LIMIT = "KB_16"
 
 
 @dataclass(frozen=True)
@@ -73,13 +79,19 @@ def waf_rules(waf: WafSettings, metric_prefix: str) -> list[aws.wafv2.WebAclRule
         }
     ]
     for priority, (rule, group) in enumerate(_MANAGED_RULE_GROUPS.items(), start=1):
+        statement: aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgsDict = {
+            "vendor_name": "AWS",
+            "name": group,
+        }
+        if counted := _COUNTED_MANAGED_RULES.get(rule):
+            statement["rule_action_overrides"] = [{"name": r, "action_to_use": {"count": {}}} for r in counted]
         rules.append(
             {
                 "name": rule,
                 "priority": priority,
                 # "none" keeps the group's own block actions; "count" would only observe.
                 "override_action": {"none": {}},
-                "statement": {"managed_rule_group_statement": {"vendor_name": "AWS", "name": group}},
+                "statement": {"managed_rule_group_statement": statement},
                 "visibility_config": waf_visibility(waf_metric_name(metric_prefix, rule)),
             }
         )
@@ -171,6 +183,9 @@ class ThrottlingPlans(pulumi.ComponentResource):
             scope="REGIONAL",
             default_action={"allow": {}},
             rules=waf_rules(args.waf, name),
+            association_config={
+                "request_bodies": [{"api_gateway": {"default_size_inspection_limit": _BODY_INSPECTION_LIMIT}}]
+            },
             visibility_config=waf_visibility(waf_metric_name(name, "web-acl")),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),

@@ -8,6 +8,7 @@ import pytest
 
 from components.settings import StackSettings
 from components.throttling import ThrottlingPlans, ThrottlingPlansArgs, waf_redacted_fields, waf_rules
+from handler.contract import MAX_BODY_BYTES
 from tools.mocks import (
     ACCOUNT_ID,
     ProgramRun,
@@ -154,6 +155,30 @@ def test_managed_rule_groups_keep_their_own_actions(throttling_run: ProgramRun) 
         assert rule["statement"]["managedRuleGroupStatement"]["vendorName"] == "AWS"
         assert rule["overrideAction"] == {"none": {}}
         assert "action" not in rule
+
+
+def test_only_the_common_groups_body_size_rule_counts_so_large_bodies_get_the_apis_413(
+    throttling_run: ProgramRun,
+) -> None:
+    overrides = {
+        rule["statement"]["managedRuleGroupStatement"]["name"]: rule["statement"]["managedRuleGroupStatement"].get(
+            "ruleActionOverrides"
+        )
+        for rule in _rules(throttling_run).values()
+        if "managedRuleGroupStatement" in rule["statement"]
+    }
+
+    assert overrides == {
+        "AWSManagedRulesKnownBadInputsRuleSet": None,
+        "AWSManagedRulesCommonRuleSet": [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}],
+    }
+
+
+def test_waf_inspects_in_full_every_body_the_function_accepts(throttling_run: ProgramRun) -> None:
+    (request_bodies,) = throttling_run.one(WEB_ACL).inputs["associationConfig"]["requestBodies"]
+    limit = request_bodies["apiGateway"]["defaultSizeInspectionLimit"]  # "KB_16", "KB_32", ...
+
+    assert int(limit.removeprefix("KB_")) * 1024 >= MAX_BODY_BYTES
 
 
 def test_rules_have_distinct_priorities(throttling_run: ProgramRun) -> None:
