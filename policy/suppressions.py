@@ -51,8 +51,10 @@ class Suppression:
         return self.names_resource(resource_name, urn)
 
     def names_resource(self, resource_name: str | None, urn: str) -> bool:
-        """Whether this suppression's ``resource`` is ``resource_name`` or a suffix of ``urn``."""
-        return self.resource == resource_name or urn.endswith(self.resource)
+        """Whether this suppression's ``resource`` is ``resource_name``, or a suffix of ``urn`` reaching back past
+        a ``::``, so that it holds the whole name (``Table::<name>``): a part of a name (``logs``, which ends
+        every ``*-flow-logs``) excuses nothing."""
+        return self.resource == resource_name or ("::" in self.resource and urn.endswith(self.resource))
 
     def problems(self, today: dt.date, known_rules: Collection[str]) -> list[str]:
         """Why this suppression cannot excuse anything; empty when it is valid today."""

@@ -49,6 +49,15 @@ def test_a_suppression_matches_a_resource_by_urn_suffix(
     assert evaluate(graph.resources, context).violations == []
 
 
+def test_a_suppression_naming_only_the_end_of_a_name_excuses_nothing(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph, table = _dev_without_pitr(reference_graphs)
+    end_of_name = table[-5:]
+    context = make_context(graph.settings, _file({"rule": "DDB-PITR", "resource": end_of_name, "reason": "a" * 12}))
+    assert "DDB-PITR" in evaluate(graph.resources, context).rules()
+
+
 def test_a_suppression_excuses_only_its_own_rule(
     reference_graphs: dict[str, Graph], make_context: ContextFactory
 ) -> None:
