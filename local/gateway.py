@@ -32,6 +32,7 @@ __all__ = [
     "LAMBDA_THROTTLED",
     "MISSING_AUTHENTICATION_TOKEN",
     "QUOTA_EXCEEDED",
+    "REQUEST_TOO_LARGE",
     "THROTTLED",
     "UNKNOWN_STAGE",
     "WAF_FILTERED",
@@ -68,6 +69,10 @@ INVALID_API_KEY = GatewayAnswer(403, "Forbidden", "ForbiddenException", "INVALID
 THROTTLED = GatewayAnswer(429, "Too Many Requests", "TooManyRequestsException", "THROTTLED")
 QUOTA_EXCEEDED = GatewayAnswer(429, "Limit Exceeded", "LimitExceededException", "QUOTA_EXCEEDED")
 BAD_REQUEST_BODY = GatewayAnswer(400, "Invalid request body", "BadRequestException", "BAD_REQUEST_BODY")
+# A body over API Gateway's 10 MB payload limit. AWS does not support customising this response type: its body
+# stays AWS's own whatever DEFAULT_4XX says, while its headers and access-log line are those of any gateway answer.
+REQUEST_TOO_LARGE = GatewayAnswer(413, "Request Too Long", "BadRequestException", "REQUEST_TOO_LARGE")
+_NOT_CUSTOMISABLE = frozenset({REQUEST_TOO_LARGE.response_type})
 
 
 def missing_parameters(names: list[str]) -> GatewayAnswer:
@@ -197,7 +202,10 @@ class Gateway:
         self._responses: Mapping[str, Mapping[str, Any]] = definition.get("gatewayResponses", {})
 
     def template(self, answer: GatewayAnswer) -> str:
-        """The body template of ``answer``: its response type's, else the DEFAULT_4XX/5XX one, else AWS's."""
+        """The body template of ``answer``: its response type's, else the DEFAULT_4XX/5XX one, else AWS's (always
+        AWS's for a response type a stage cannot customise)."""
+        if answer.response_type in _NOT_CUSTOMISABLE:
+            return AWS_DEFAULT_TEMPLATE
         family = "DEFAULT_5XX" if answer.status >= 500 else "DEFAULT_4XX"
         for response_type in (answer.response_type, family):
             if response_type in self._responses:

@@ -17,6 +17,7 @@ from local.gateway import (
     LAMBDA_THROTTLED,
     MISSING_AUTHENTICATION_TOKEN,
     QUOTA_EXCEEDED,
+    REQUEST_TOO_LARGE,
     THROTTLED,
     UNKNOWN_STAGE,
     WAF_FILTERED,
@@ -138,6 +139,16 @@ def test_a_listed_response_type_uses_the_stages_template(gateway):
 def test_an_unlisted_response_type_falls_back_to_its_default_family(gateway):
     assert gateway.template(WAF_FILTERED) == DEFINITION["gatewayResponses"]["DEFAULT_4XX"]["template"]
     assert gateway.template(LAMBDA_THROTTLED) == DEFINITION["gatewayResponses"]["DEFAULT_5XX"]["template"]
+
+
+def test_a_request_too_large_keeps_aws_body_whatever_the_stage_customises(settings):
+    # AWS does not support customising REQUEST_TOO_LARGE: neither its own entry nor DEFAULT_4XX changes its body.
+    own = {"statusCode": "413", "template": '{"custom": true}'}
+    gateway = Gateway(
+        settings, {}, {**DEFINITION, "gatewayResponses": {**DEFINITION["gatewayResponses"], "REQUEST_TOO_LARGE": own}}
+    )
+    assert DEFINITION["gatewayResponses"]["DEFAULT_4XX"]["template"] != AWS_DEFAULT_TEMPLATE
+    assert gateway.template(REQUEST_TOO_LARGE) == AWS_DEFAULT_TEMPLATE
 
 
 def test_without_customised_responses_aws_default_body_is_used(settings):

@@ -20,6 +20,7 @@ from local.server import main
 from tests.local.conftest import (
     APP_RATE_LIMIT_OUT_OF_THE_WAY,
     SEED_BODY,
+    Answer,
     LocalServer,
     dev_config,
     free_port,
@@ -238,17 +239,41 @@ def test_starting_the_same_stack_on_another_port_fails_with_one_line(server, cap
     assert (server.state_dir / "dev.json").exists()
 
 
-def test_a_request_above_api_gateways_payload_limit_is_refused_unread(server):
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+def oversized(server: LocalServer, source_ip: str) -> Answer:
+    """A POST announcing one byte over API Gateway's payload limit, and sending none of it."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30, source_address=(source_ip, 0))
     try:
         connection.putrequest("POST", server.stage_path + "/items")
         connection.putheader("content-length", str(10 * 1024 * 1024 + 1))
         connection.endheaders()
         response = connection.getresponse()
-        status, body = response.status, json.loads(response.read())
+        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
     finally:
         connection.close()
-    assert (status, body) == (413, {"message": "Request Too Long"})
+
+
+def test_a_request_above_api_gateways_payload_limit_is_refused_unread(server):
+    # Answered although the body never comes: nothing waited to read it.
+    answer = oversized(server, "127.0.8.1")
+    assert (answer.status, answer.message, answer.headers["x-amzn-errortype"]) == (
+        413,
+        "Request Too Long",
+        "BadRequestException",
+    )
+
+
+def test_a_request_above_the_payload_limit_gets_aws_body_not_the_stages_template(server):
+    # AWS does not let a stage customise REQUEST_TOO_LARGE: no request_id in the body, unlike other gateway answers.
+    answer = oversized(server, "127.0.8.2")
+    assert answer.json == {"message": "Request Too Long"}
+
+
+def test_a_request_above_the_payload_limit_is_access_logged_under_its_request_id(server):
+    answer = oversized(server, "127.0.8.3")
+    request_id = answer.headers["x-amzn-requestid"]
+    entries = [json.loads(line) for line in (server.state_dir / "dev-access.log").read_text().splitlines()]
+    logged = [entry for entry in entries if entry["requestId"] == request_id]
+    assert [(entry["status"], entry["httpMethod"], entry["ip"]) for entry in logged] == [("413", "POST", "127.0.8.3")]
 
 
 def test_a_kept_alive_connection_gets_each_answer_in_one_piece(server):
