@@ -8,6 +8,7 @@ and what is allowed. Mismatches that can work, but badly, are ``capacity_warning
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 from collections.abc import Mapping
@@ -58,6 +59,8 @@ NAMESPACE = f"{PROJECT}:"
 API_GATEWAY_MAX_INTEGRATION_TIMEOUT_SECONDS = 29
 WAF_WINDOWS_SECONDS = (60, 120, 300, 600)
 WAF_MIN_LIMIT = 10
+# The VPC's prefix lengths: /16 is AWS's largest VPC; /24 still leaves /27 subnets in the network's eight slots.
+VPC_PREFIX_LENGTHS = range(16, 25)
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -89,6 +92,25 @@ def _allowed_retention(days: int) -> int:
     if days not in LOG_RETENTION_DAYS:
         raise ValueError(f"must be one of CloudWatch's retention values {list(LOG_RETENTION_DAYS)}")
     return days
+
+
+def _vpc_cidr(value: str) -> str:
+    shortest, longest = VPC_PREFIX_LENGTHS[0], VPC_PREFIX_LENGTHS[-1]
+    allowed = f"an IPv4 network address a.b.c.d/nn, each number 0-255, with a /{shortest} to /{longest} prefix"
+    try:
+        interface = ipaddress.ip_interface(value)
+    except ValueError:
+        raise ValueError(f"must be {allowed}") from None
+    # str() is the canonical form: it rules out a missing prefix, netmask notation and IPv6 spellings alike.
+    if interface.version != 4 or str(interface) != value or interface.network.prefixlen not in VPC_PREFIX_LENGTHS:
+        raise ValueError(f"must be {allowed}")
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(
+            f"must have no host bits set: the network address of this block is {interface.network}"
+        ) from None
+    return value
 
 
 def _allowed_waf_window(seconds: int) -> int:
@@ -140,7 +162,7 @@ class ConsumerSettings(_Settings):
 
 
 class NetworkSettings(_Settings):
-    vpc_cidr: str = Field(default="10.0.0.0/16", pattern=r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-4])$")
+    vpc_cidr: Annotated[str, AfterValidator(_vpc_cidr)] = "10.0.0.0/16"
     availability_zones: Annotated[int, Field(ge=2, le=6)] = 2
 
 

@@ -149,6 +149,16 @@ INVALID_CONFIGS = [
      "tiered-api:network.availabilityZones", "greater than or equal to 2"),
     ("logging level not allowed", "prod", "tiered-api:apiGateway.loggingLevel", "DEBUG",
      "tiered-api:apiGateway.loggingLevel", "'INFO' or 'ERROR'"),
+    ("vpc cidr with host bits set", "dev", "tiered-api:network.vpcCidr", "10.20.0.1/16",
+     "tiered-api:network.vpcCidr", "no host bits set: the network address of this block is 10.20.0.0/16"),
+    ("vpc cidr octet above 255", "dev", "tiered-api:network.vpcCidr", "300.20.0.0/16",
+     "tiered-api:network.vpcCidr", "an IPv4 network address a.b.c.d/nn, each number 0-255"),
+    ("vpc cidr prefix longer than /24", "dev", "tiered-api:network.vpcCidr", "10.20.0.0/25",
+     "tiered-api:network.vpcCidr", "a /16 to /24 prefix"),
+    ("vpc cidr prefix shorter than /16", "dev", "tiered-api:network.vpcCidr", "10.0.0.0/8",
+     "tiered-api:network.vpcCidr", "a /16 to /24 prefix"),
+    ("vpc cidr in IPv6", "dev", "tiered-api:network.vpcCidr", "fd00::/56",
+     "tiered-api:network.vpcCidr", "an IPv4 network address"),
 ]  # fmt: skip
 
 
