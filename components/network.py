@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.data import handler_table_statements
-from components.settings import NetworkSettings
+from components.settings import RESOURCE_NAME_TAG, NetworkSettings
 
 __all__ = [
     "SUBNET_SLOTS",
@@ -148,7 +148,7 @@ class Network(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def _named(self, resource_name: str) -> dict[str, str]:
-        return {**self._tags, "Name": resource_name}
+        return {**self._tags, RESOURCE_NAME_TAG: resource_name}
 
     def _build_private_subnets(
         self, vpc: aws.ec2.Vpc, zones: list[str], vpc_cidr: str

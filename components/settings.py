@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from handler.config import MAX_RATE_LIMIT_WINDOW_SECONDS
 
@@ -32,6 +33,7 @@ __all__ = [
     "LOG_RETENTION_DAYS",
     "NAMESPACE",
     "PROJECT",
+    "RESOURCE_NAME_TAG",
     "WAF_WINDOWS_SECONDS",
     "AlarmSettings",
     "ApiGatewaySettings",
@@ -61,6 +63,12 @@ WAF_WINDOWS_SECONDS = (60, 120, 300, 600)
 WAF_MIN_LIMIT = 10
 # The VPC's prefix lengths: /16 is AWS's largest VPC; /24 still leaves /27 subnets in the network's eight slots.
 VPC_PREFIX_LENGTHS = range(16, 25)
+# AWS's tag limits, the same for every service this stack uses: per resource, per key, per value.
+AWS_MAX_TAGS = 50
+AWS_MAX_TAG_KEY_LENGTH = 128
+AWS_MAX_TAG_VALUE_LENGTH = 256
+# The tag the program adds to the resources it names itself (the network's), on top of the stack file's tags.
+RESOURCE_NAME_TAG = "Name"
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -111,6 +119,42 @@ def _vpc_cidr(value: str) -> str:
             f"must have no host bits set: the network address of this block is {interface.network}"
         ) from None
     return value
+
+
+# Tag problems sit under the tag's own key path, which already shows the key: the message does not repeat it.
+_TAG_ERROR = "aws_tag"
+
+
+def _tag_key(key: str) -> str:
+    if not 1 <= len(key) <= AWS_MAX_TAG_KEY_LENGTH:
+        raise PydanticCustomError(
+            _TAG_ERROR,
+            "tag keys must be 1-{limit} characters (got {length})",
+            {"limit": AWS_MAX_TAG_KEY_LENGTH, "length": len(key)},
+        )
+    if key[:4].lower() == "aws:":
+        raise PydanticCustomError(_TAG_ERROR, "tag keys must not start with aws: in any case, AWS reserves that prefix")
+    return key
+
+
+def _tag_value(value: str) -> str:
+    if len(value) > AWS_MAX_TAG_VALUE_LENGTH:
+        raise PydanticCustomError(
+            _TAG_ERROR,
+            "tag values must be at most {limit} characters (got {length})",
+            {"limit": AWS_MAX_TAG_VALUE_LENGTH, "length": len(value)},
+        )
+    return value
+
+
+def _tag_count(tags: dict[str, str]) -> dict[str, str]:
+    on_named_resources = set(tags) | {RESOURCE_NAME_TAG}
+    if len(on_named_resources) > AWS_MAX_TAGS:
+        raise ValueError(
+            f"must hold at most {AWS_MAX_TAGS} tags together with the {RESOURCE_NAME_TAG} tag the program adds to "
+            f"the network's resources, AWS's limit per resource (got {len(on_named_resources)})"
+        )
+    return tags
 
 
 def _allowed_waf_window(seconds: int) -> int:
@@ -245,7 +289,10 @@ class StackSettings(_Settings):
     app_rate_limit: AppRateLimitSettings
     log_retention_days: Annotated[int, AfterValidator(_allowed_retention)] = 30
     alarms: AlarmSettings = AlarmSettings()
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: Annotated[
+        dict[Annotated[str, AfterValidator(_tag_key)], Annotated[str, AfterValidator(_tag_value)]],
+        AfterValidator(_tag_count),
+    ] = Field(default_factory=dict)
 
     @property
     def lambda_required_concurrency(self) -> int:
@@ -390,7 +437,8 @@ def _decode(value: Any) -> Any:
 
 
 def _describe(error: Any) -> str:
-    location = [str(part) for part in error["loc"]]
+    # A dict key's own problem is located at (..., key, "[key]"): the key path is the same as its value's.
+    location = [str(part) for part in error["loc"] if part != "[key]"]
     top = location[0] if location else ""
     if top in _FOREIGN_KEYS.values():
         key = next(k for k, v in _FOREIGN_KEYS.items() if v == top)
@@ -403,6 +451,6 @@ def _describe(error: Any) -> str:
         return f"{path}: unknown key (allowed keys are listed in Pulumi.yaml's config block)"
     if kind == "missing":
         return f"{path}: required key is missing"
-    if isinstance(error.get("input"), str | int | float | bool) and kind != "model_type":
+    if isinstance(error.get("input"), str | int | float | bool) and kind not in ("model_type", _TAG_ERROR):
         return f"{path}: {message} (got {error['input']!r})"
     return f"{path}: {message}"

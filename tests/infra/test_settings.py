@@ -149,6 +149,19 @@ INVALID_CONFIGS = [
      "tiered-api:network.availabilityZones", "greater than or equal to 2"),
     ("logging level not allowed", "prod", "tiered-api:apiGateway.loggingLevel", "DEBUG",
      "tiered-api:apiGateway.loggingLevel", "'INFO' or 'ERROR'"),
+    ("tag key with AWS's reserved prefix", "prod", "tiered-api:tags.aws:owner", "team-a",
+     "tiered-api:tags.aws:owner", "must not start with aws: in any case"),
+    ("tag key with AWS's reserved prefix in capitals", "prod", "tiered-api:tags.AWS:Owner", "team-a",
+     "tiered-api:tags.AWS:Owner", "must not start with aws: in any case"),
+    ("tag key over 128 characters", "prod", f"tiered-api:tags.{'k' * 129}", "v",
+     f"tiered-api:tags.{'k' * 129}", "tag keys must be 1-128 characters (got 129)"),
+    ("empty tag key", "prod", "tiered-api:tags.", "v",
+     "tiered-api:tags.", "tag keys must be 1-128 characters (got 0)"),
+    ("tag value over 256 characters", "prod", "tiered-api:tags.owner", "v" * 257,
+     "tiered-api:tags.owner", "tag values must be at most 256 characters (got 257)"),
+    ("more tags than AWS allows beside the program's Name", "prod", "tiered-api:tags",
+     {f"tag-{i}": "v" for i in range(50)},
+     "tiered-api:tags", "at most 50 tags together with the Name tag"),
     ("vpc cidr with host bits set", "dev", "tiered-api:network.vpcCidr", "10.20.0.1/16",
      "tiered-api:network.vpcCidr", "no host bits set: the network address of this block is 10.20.0.0/16"),
     ("vpc cidr octet above 255", "dev", "tiered-api:network.vpcCidr", "300.20.0.0/16",
@@ -181,6 +194,15 @@ def test_invalid_config_names_file_key_path_and_what_is_allowed(
     problem = next((line for line in caught.value.problems if line.startswith(f"{path}:")), None)
     assert problem is not None, message
     assert allowed in problem, problem
+
+
+def test_tags_may_fill_awss_limit_together_with_the_programs_name_tag(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    config = stack_config("prod")
+    config["tiered-api:tags"] = {f"tag-{i}": "v" for i in range(49)}
+
+    assert len(load_settings("prod", config).tags) == 49
 
 
 def test_every_problem_is_reported_at_once(stack_config: Callable[[str], dict[str, Any]]) -> None:
