@@ -7,7 +7,7 @@ from pulumi.runtime.config import CONFIG, get_config_env
 
 from components.api import Api, ApiArgs
 from components.data import DataTier, DataTierArgs
-from components.network import Network, NetworkArgs
+from components.network import Network, NetworkArgs, availability_zones
 from components.observability import Observability, ObservabilityArgs
 from components.settings import PROJECT, load_settings
 from components.throttling import ThrottlingPlans, ThrottlingPlansArgs
@@ -22,6 +22,9 @@ settings = load_settings(pulumi.get_stack(), _stack_config())
 for warning in settings.capacity_warnings():
     pulumi.log.warn(warning)
 
+# Checked against the region before the first component: a stack file asking for more AZs than it offers creates nothing.
+zones = availability_zones(settings)
+
 name = f"{PROJECT}-{settings.stack}"
 tags = settings.tags
 
@@ -30,6 +33,7 @@ network = Network(
     f"{name}-network",
     NetworkArgs(
         settings=settings.network,
+        availability_zones=zones,
         log_retention_days=settings.log_retention_days,
         items_table_arn=data.items_table_arn,
         items_year_index_arn=data.items_year_index_arn,

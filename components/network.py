@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +17,20 @@ import pulumi
 import pulumi_aws as aws
 
 from components.data import handler_table_statements
-from components.settings import RESOURCE_NAME_TAG, NetworkSettings
+from components.settings import (
+    NAMESPACE,
+    RESOURCE_NAME_TAG,
+    ConfigError,
+    NetworkSettings,
+    StackSettings,
+    stack_file_name,
+)
 
 __all__ = [
     "SUBNET_SLOTS",
     "Network",
     "NetworkArgs",
+    "availability_zones",
     "dynamodb_endpoint_policy",
     "flow_log_policy",
     "flow_log_trust_policy",
@@ -90,7 +98,9 @@ def flow_log_policy(log_group_arn: str) -> str:
 @dataclass(frozen=True)
 class NetworkArgs:
     settings: NetworkSettings
-    """VPC CIDR and how many AZs the private subnets span."""
+    """The VPC's CIDR."""
+    availability_zones: Sequence[str]
+    """The AZs of the private subnets, one each: ``availability_zones(settings)``, resolved before any component."""
     log_retention_days: int
     """Retention of the flow log's log group."""
     items_table_arn: pulumi.Input[str]
@@ -112,7 +122,6 @@ class Network(pulumi.ComponentResource):
         self._name = name
         self._tags = dict(args.tags)
         region = aws.get_region().region
-        zones = _availability_zones(args.settings.availability_zones)
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=args.settings.vpc_cidr,
@@ -121,7 +130,7 @@ class Network(pulumi.ComponentResource):
             tags=self._named(f"{name}-vpc"),
             opts=self._child(),
         )
-        route_table_ids, subnet_ids = self._build_private_subnets(vpc, zones, args.settings.vpc_cidr)
+        route_table_ids, subnet_ids = self._build_private_subnets(vpc, args.availability_zones, args.settings.vpc_cidr)
         self._build_dynamodb_endpoint(vpc, region, route_table_ids, args)
         security_group = self._build_lambda_security_group(vpc, region)
         aws.ec2.DefaultSecurityGroup(
@@ -151,7 +160,7 @@ class Network(pulumi.ComponentResource):
         return {**self._tags, RESOURCE_NAME_TAG: resource_name}
 
     def _build_private_subnets(
-        self, vpc: aws.ec2.Vpc, zones: list[str], vpc_cidr: str
+        self, vpc: aws.ec2.Vpc, zones: Sequence[str], vpc_cidr: str
     ) -> tuple[list[pulumi.Output[str]], list[pulumi.Output[str]]]:
         route_table_ids: list[pulumi.Output[str]] = []
         subnet_ids: list[pulumi.Output[str]] = []
@@ -255,14 +264,25 @@ class Network(pulumi.ComponentResource):
         )
 
 
-def _availability_zones(count: int) -> list[str]:
-    """The first ``count`` of the region's regular AZs, checked before any resource is declared."""
+def availability_zones(settings: StackSettings) -> list[str]:
+    """The first ``network.availabilityZones`` of the region's regular AZs, for ``NetworkArgs``.
+
+    An invoke, not a resource: the program calls it before its first component, so a stack file asking for more AZs
+    than its region offers fails with a ``ConfigError`` naming the file and the key, and creates nothing.
+    """
+    count = settings.network.availability_zones
     # Local Zones and Wavelength Zones need an opt-in and lack services: regular AZs only.
     zones = aws.get_availability_zones(
         state="available", filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}]
     ).names
     if len(zones) < count:
-        raise ValueError(f"network.availabilityZones is {count} but the region offers {len(zones)} AZs")
+        raise ConfigError(
+            stack_file_name(settings.stack),
+            [
+                f"{NAMESPACE}network.availabilityZones: must be at most the {len(zones)} regular availability zones "
+                f"{settings.region} offers ({', '.join(zones)}) (got {count})"
+            ],
+        )
     return list(zones[:count])
 
 

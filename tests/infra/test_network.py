@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from components.data import handler_table_statements
-from components.network import SUBNET_SLOTS, Network, NetworkArgs, subnet_cidrs
+from components.network import SUBNET_SLOTS, Network, NetworkArgs, availability_zones, subnet_cidrs
 from components.settings import NetworkSettings, StackSettings
 from tools.mocks import (
     ACCOUNT_ID,
@@ -43,6 +43,7 @@ def _run(settings: StackSettings) -> ProgramRun:
             "test-network",
             NetworkArgs(
                 settings=settings.network,
+                availability_zones=availability_zones(settings),
                 log_retention_days=settings.log_retention_days,
                 items_table_arn=ITEMS_ARN,
                 items_year_index_arn=INDEX_ARN,

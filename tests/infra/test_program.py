@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 
-from tools.mocks import ProgramRun, RecordedResource, run_program
+import tools.mocks
+from components.settings import ConfigError
+from tools.mocks import ProgramRun, RecordedResource, TieredApiMocks, run_program, stack_settings
 from tools.plan import main as plan_main
 
 PLAN = "aws:apigateway/usagePlan:UsagePlan"
@@ -192,6 +194,61 @@ def test_editing_one_number_changes_exactly_the_resource_it_configures(
     assert len(edited.resources) == len(stack_runs["prod"].resources)
     if input_path is not None:
         assert changed[0].get(*input_path) == value
+
+
+# --- what the stack file asks of the region ------------------------------------------------------------------------
+
+AVAILABILITY_ZONES = "aws:index/getAvailabilityZones:getAvailabilityZones"
+
+
+@pytest.fixture
+def two_zone_region(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Program runs see a region with two regular AZs; returns the names of the resources they register."""
+    registered: list[str] = []
+
+    class TwoZoneRegion(TieredApiMocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            registered.append(args.name)
+            return super().new_resource(args)
+
+        def _invoke(self, token: str, args: Mapping[str, Any]) -> dict[str, Any]:
+            answer = super()._invoke(token, args)
+            if token == AVAILABILITY_ZONES:
+                answer = {**answer, "names": answer["names"][:2], "zoneIds": answer["zoneIds"][:2]}
+            return answer
+
+    monkeypatch.setattr(tools.mocks, "TieredApiMocks", TwoZoneRegion)
+    return registered
+
+
+def test_more_azs_than_the_region_offers_fails_before_any_resource_is_registered(two_zone_region: list[str]) -> None:
+    assert stack_settings("prod").network.availability_zones == 3
+
+    with pytest.raises(ConfigError):
+        run_program("prod")
+
+    assert two_zone_region == []
+
+
+def test_more_azs_than_the_region_offers_names_the_stack_file_key_and_the_regions_zones(
+    two_zone_region: list[str],
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_program("prod")
+
+    assert str(caught.value).startswith("Pulumi.prod.yaml: invalid configuration")
+    assert caught.value.problems == [
+        "tiered-api:network.availabilityZones: must be at most the 2 regular availability zones us-east-1 offers "
+        "(us-east-1a, us-east-1b) (got 3)"
+    ]
+
+
+def test_a_region_with_enough_azs_runs_the_whole_program(two_zone_region: list[str]) -> None:
+    run = run_program("dev")
+
+    assert run.settings.network.availability_zones == 2
+    assert {s.get("availabilityZone") for s in run.of_type("aws:ec2/subnet:Subnet")} == {"us-east-1a", "us-east-1b"}
+    assert sorted(two_zone_region) == sorted(r.name for r in run.resources)
 
 
 # --- dependencies AWS needs ----------------------------------------------------------------------------------------
