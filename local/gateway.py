@@ -1,7 +1,8 @@
 """What WAF and API Gateway decide about a request before the function sees it, in AWS's order.
 
 WAF's per-IP rate rule, the stage and method, the API key, the key's usage-plan throttle and quota, the stage
-throttle, then the method's request validator (required query parameters, the body against its draft-4 model).
+throttle of that method, then the method's request validator (required query parameters, the body against its
+draft-4 model).
 Limits come from ``StackSettings``; methods, models, validators and gateway responses from the same
 ``api_definition`` the deployed REST API is built from.
 """
@@ -173,7 +174,10 @@ def _method(spec: Mapping[str, Any], validators: Mapping[str, Mapping[str, bool]
 class Gateway:
     """The decisions of one stage; thread-safe (one lock around every counter).
 
-    ``definition`` is ``components.api.api_definition(...)``: the REST API as data.
+    ``definition`` is ``components.api.api_definition(...)``: the REST API as data. The stage throttle is the
+    stage's default method setting (``*/*``), which API Gateway applies per method: every (HTTP method, resource)
+    pair has its own bucket of the stage's rate and burst, shared by every key and every concrete path of that
+    resource. A usage plan's bucket is per key, across all methods.
     """
 
     def __init__(
@@ -187,8 +191,6 @@ class Gateway:
         self._keys = {key.value: key for key in api_keys.values()}
         self._lock = threading.Lock()
         self._waf = WafRateRule(settings.waf.rate_limit, settings.waf.window_seconds, clock)
-        stage = settings.api_gateway.throttle
-        self._stage_bucket = TokenBucket(stage.rate_limit, stage.burst_limit, clock)
         self._key_buckets: dict[str, TokenBucket] = {}
         self._quotas: dict[str, QuotaCounter] = {}
         for key in api_keys.values():
@@ -196,6 +198,11 @@ class Gateway:
             self._key_buckets[key.id] = TokenBucket(plan.throttle.rate_limit, plan.throttle.burst_limit, clock)
             self._quotas[key.id] = QuotaCounter(plan.quota.limit, plan.quota.period, clock)
         self._methods = tuple(_method(spec, definition["validators"]) for spec in definition["methods"])
+        stage = settings.api_gateway.throttle
+        self._method_buckets = {
+            (method.http_method, method.resource_path): TokenBucket(stage.rate_limit, stage.burst_limit, clock)
+            for method in self._methods
+        }
         self._validators: dict[str, Callable[[Any], Any]] = {
             name: fastjsonschema.compile(schema) for name, schema in definition["models"].items()
         }
@@ -232,7 +239,7 @@ class Gateway:
                 return Rejected(THROTTLED, api_key)
             if not self._quotas[api_key.id].consume():
                 return Rejected(QUOTA_EXCEEDED, api_key)
-            if not self._stage_bucket.take():
+            if not self._method_buckets[method.http_method, method.resource_path].take():
                 return Rejected(THROTTLED, api_key)
         problem = self._validate(method, request)
         if problem is not None:

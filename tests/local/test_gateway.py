@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -100,16 +101,80 @@ def test_a_throttled_request_does_not_spend_quota(gateway, clock):
     assert later[2] == Rejected(QUOTA_EXCEEDED, KEY)
 
 
-def test_the_stage_bucket_is_shared_by_every_key(settings, clock):
-    keys = {f"c{n}": ApiKey(f"c{n}", "premium", f"id{n:08d}", f"{n}" * 40) for n in range(3)}
-    gateway = Gateway(settings, keys, DEFINITION, clock)
-    admitted = sum(
-        isinstance(gateway.admit(request(key=key.value, ip=f"198.51.100.{n}")), Admitted)
-        for n, key in enumerate(keys.values())
-        for _ in range(9)
-    )
-    # three premium keys of burst 20 each; the stage bucket holds 20
-    assert admitted == 20
+def premium_keys(settings, requests):
+    """Enough premium keys that ``requests`` spread over them never empty a key's own bucket."""
+    count = math.ceil(requests / settings.plans["premium"].throttle.burst_limit) + 1
+    return [ApiKey(f"c{n}", "premium", f"id{n:08d}", f"{n}" * 40) for n in range(count)]
+
+
+def send(gateway, keys, calls):
+    """Each (method, path, query, body) once, keys in turn, the IP from the position (WAF out of the way)."""
+    return [
+        gateway.admit(
+            request(
+                path=f"/dev{path}",
+                method=method,
+                query=query,
+                body=body,
+                key=keys[n % len(keys)].value,
+                ip=f"198.51.{n // 250}.{n % 250 + 1}",
+            )
+        )
+        for n, (method, path, query, body) in enumerate(calls)
+    ]
+
+
+def test_a_methods_stage_bucket_is_shared_by_every_key(settings, clock):
+    # GIVEN more keys than one stage bucket can serve, each with a full bucket of its own
+    stage_burst = settings.api_gateway.throttle.burst_limit
+    attempts = 2 * stage_burst
+    keys = premium_keys(settings, attempts)
+    gateway = Gateway(settings, {key.consumer: key for key in keys}, DEFINITION, clock)
+    # WHEN they all call one method at once THEN together they get the stage's burst
+    decisions = send(gateway, keys, [("POST", "/", "", SEED)] * attempts)
+    assert sum(isinstance(d, Admitted) for d in decisions) == stage_burst
+    assert all(d == Rejected(THROTTLED, d.api_key) for d in decisions if not isinstance(d, Admitted))
+
+
+ITEM = json.dumps({"title": "kkkg"}).encode()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("GET", "/items/a", "", b""), ("PUT", "/items/a", "", ITEM)),  # one resource, two HTTP methods
+        (("GET", "/items", "year=2023", b""), ("GET", "/items/a", "", b"")),  # one HTTP method, two resources
+    ],
+    ids=["http-method", "resource"],
+)
+def test_each_method_gets_the_full_stage_burst(settings, clock, first, second):
+    # GIVEN keys whose own buckets are out of the way, and two methods of the stage
+    stage_burst = settings.api_gateway.throttle.burst_limit
+    attempts = stage_burst + 5
+    keys = premium_keys(settings, 2 * attempts)
+    gateway = Gateway(settings, {key.consumer: key for key in keys}, DEFINITION, clock)
+    # WHEN both methods are called past the stage's burst, interleaved
+    decisions = send(gateway, keys, [first, second] * attempts)
+    # THEN each admits a full stage burst: API Gateway's `*/*` throttle is a bucket per method, not per stage
+    assert sum(isinstance(d, Admitted) for d in decisions[0::2]) == stage_burst
+    assert sum(isinstance(d, Admitted) for d in decisions[1::2]) == stage_burst
+
+
+def test_concrete_paths_of_one_resource_share_its_bucket(settings, clock):
+    # GIVEN two items behind the one resource GET /items/{id}
+    stage_burst = settings.api_gateway.throttle.burst_limit
+    attempts = stage_burst + 5
+    keys = premium_keys(settings, 2 * attempts)
+    gateway = Gateway(settings, {key.consumer: key for key in keys}, DEFINITION, clock)
+    # WHEN both paths are called past the stage's burst THEN together they get one burst
+    decisions = send(gateway, keys, [("GET", "/items/a", "", b""), ("GET", "/items/b", "", b"")] * attempts)
+    admitted = [d for d in decisions if isinstance(d, Admitted)]
+    assert len(admitted) == stage_burst
+    assert {d.path for d in admitted} == {"/items/a", "/items/b"}
+    # and the bucket refills at the stage's rate: one second later, `rate` more of either path
+    clock.advance(1)
+    later = send(gateway, keys, [("GET", "/items/b", "", b"")] * (stage_burst + 5))
+    assert sum(isinstance(d, Admitted) for d in later) == settings.api_gateway.throttle.rate_limit
 
 
 def test_a_body_against_the_model_is_rejected_after_throttling(gateway):

@@ -1,4 +1,4 @@
-"""End to end: the stage's token bucket caps the sum of every key's traffic."""
+"""End to end: the stage's token bucket of a method caps the sum of every key's traffic on that method."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def server(server_factory) -> LocalServer:
     return server_factory(config)
 
 
-def test_the_stage_bucket_caps_the_sum_of_all_keys(server):
-    # GIVEN two keys whose own buckets would each admit KEY_BURST requests
+def test_a_methods_stage_bucket_caps_the_sum_of_all_keys(server):
+    # GIVEN two keys whose own buckets would each admit KEY_BURST requests, both calling POST /items
     started = time.monotonic()
     answers = [
         server.request("POST", "/items", {**SEED_BODY, "id": f"{consumer}-{n}"}, server.key(consumer), "127.0.7.1")
@@ -33,7 +33,7 @@ def test_the_stage_bucket_caps_the_sum_of_all_keys(server):
         for consumer in ("first", "second")
     ]
     seconds = time.monotonic() - started
-    # WHEN both send their full burst THEN together they get what the stage bucket holds, not 2 x KEY_BURST
+    # WHEN both send their full burst THEN together they get what the method's stage bucket holds, not 2 x KEY_BURST
     admitted = [a.status for a in answers].count(201)
     assert {(a.status, a.message) for a in answers if a.status != 201} == {(429, "Too Many Requests")}
     assert admitted < 2 * KEY_BURST
