@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,9 +27,11 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from handler.config import MAX_RATE_LIMIT_WINDOW_SECONDS
+from handler.contract import ROUTES
 
 __all__ = [
     "API_GATEWAY_MAX_INTEGRATION_TIMEOUT_SECONDS",
+    "API_METHOD_COUNT",
     "LOG_RETENTION_DAYS",
     "NAMESPACE",
     "PROJECT",
@@ -69,6 +71,9 @@ AWS_MAX_TAG_KEY_LENGTH = 128
 AWS_MAX_TAG_VALUE_LENGTH = 256
 # The tag the program adds to the resources it names itself (the network's), on top of the stack file's tags.
 RESOURCE_NAME_TAG = "Name"
+# The REST API's methods (HTTP method + resource), one per route. The stage's throttle is its default method setting
+# (`*/*`), which API Gateway applies per method: each method has a bucket of the stage's rate and burst of its own.
+API_METHOD_COUNT = len({(route.method, route.path) for route in ROUTES})
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -295,9 +300,27 @@ class StackSettings(_Settings):
     ] = Field(default_factory=dict)
 
     @property
+    def consumer_throttles(self) -> list[ThrottleSettings]:
+        """The usage-plan bucket of each consumer's key (the stack creates one key per consumer)."""
+        return [self.plans[consumer.plan].throttle for consumer in self.consumers.values()]
+
+    @property
+    def api_rate_limit(self) -> float:
+        """Requests per second the API as a whole can let through: the lower of every method's stage bucket
+        (``API_METHOD_COUNT`` x the stage's rate) and every consumer's key at its plan's rate."""
+        per_method = API_METHOD_COUNT * self.api_gateway.throttle.rate_limit
+        return min(per_method, sum(throttle.rate_limit for throttle in self.consumer_throttles))
+
+    @property
+    def api_burst_limit(self) -> int:
+        """Requests the API as a whole can let through at once from full buckets, as ``api_rate_limit``."""
+        per_method = API_METHOD_COUNT * self.api_gateway.throttle.burst_limit
+        return min(per_method, sum(throttle.burst_limit for throttle in self.consumer_throttles))
+
+    @property
     def lambda_required_concurrency(self) -> int:
-        """Little's law: executions in flight when the stage runs at its rate for the expected duration."""
-        return math.ceil(self.api_gateway.throttle.rate_limit * self.lambda_.expected_duration_ms / 1000)
+        """Little's law: executions in flight when the API runs at ``api_rate_limit`` for the expected duration."""
+        return math.ceil(self.api_rate_limit * self.lambda_.expected_duration_ms / 1000)
 
     def capacity_warnings(self) -> list[str]:
         """Combinations that deploy and run, but throttle or block earlier than the numbers suggest."""
@@ -307,22 +330,29 @@ class StackSettings(_Settings):
         needed = self.lambda_required_concurrency
         if reserved is not None and reserved < needed:
             warnings.append(
-                f"lambda.reservedConcurrency ({reserved}) is below what the stage rate needs: "
-                f"{_num(stage.rate_limit)} rps x {self.lambda_.expected_duration_ms} ms = {needed} concurrent "
-                "executions; Lambda throttles the rest and API Gateway answers them 500"
+                f"lambda.reservedConcurrency ({reserved}) is below what the API's rate needs: "
+                f"{_num(self.api_rate_limit)} rps x {self.lambda_.expected_duration_ms} ms = {needed} concurrent "
+                "executions; Lambda throttles the rest and API Gateway answers them 500. The API's rate is "
+                + _api_limit_reason(
+                    "rateLimit", stage.rate_limit, [throttle.rate_limit for throttle in self.consumer_throttles]
+                )
             )
-        if reserved is not None and reserved < stage.burst_limit and reserved >= needed:
+        burst = self.api_burst_limit
+        if reserved is not None and reserved < burst and reserved >= needed:
             warnings.append(
-                f"apiGateway.throttle.burstLimit ({stage.burst_limit}) exceeds lambda.reservedConcurrency "
-                f"({reserved}): a full burst arriving at once can be throttled by Lambda (500s) "
-                "rather than by API Gateway (429s)"
+                f"lambda.reservedConcurrency ({reserved}) is below the API's burst ({burst}): a full burst arriving "
+                "at once can be throttled by Lambda (500s) rather than by API Gateway (429s). The API's burst is "
+                + _api_limit_reason(
+                    "burstLimit", stage.burst_limit, [throttle.burst_limit for throttle in self.consumer_throttles]
+                )
             )
         waf_rps = self.waf.rate_limit / self.waf.window_seconds
         for name, plan in self.plans.items():
             if plan.throttle.burst_limit > stage.burst_limit:
                 warnings.append(
                     f"plans.{name}.throttle.burstLimit ({plan.throttle.burst_limit}) exceeds the stage's "
-                    f"burstLimit ({stage.burst_limit}): the stage bucket throttles first"
+                    f"burstLimit ({stage.burst_limit}): a key's burst on one method is throttled by that "
+                    "method's stage bucket first"
                 )
         outpaced = {name: p.throttle.rate_limit for name, p in self.plans.items() if p.throttle.rate_limit > waf_rps}
         if outpaced:
@@ -333,6 +363,15 @@ class StackSettings(_Settings):
                 "at its plan's rate is blocked by WAF (403) before its plan throttles it (429)"
             )
         return warnings
+
+
+def _api_limit_reason(field: str, stage: float, consumers: Sequence[float]) -> str:
+    """How the API-wide rate or burst (``field``: rateLimit or burstLimit) is made up, for a warning."""
+    return (
+        f"the lower of {API_METHOD_COUNT} methods x the stage's {field} {_num(stage)} (the stage throttle applies "
+        f"per method) and the {field}s of the {len(consumers)} consumers' plans summed, {_num(sum(consumers))} "
+        "(one key per consumer, as the stack creates them)"
+    )
 
 
 def _consistency_problems(settings: StackSettings) -> list[str]:
@@ -350,9 +389,11 @@ def _consistency_problems(settings: StackSettings) -> list[str]:
         if not _is_resource_name(name):
             problems.append(f"{NAMESPACE}plans.{name}: tier names are 1-40 of [a-z0-9-], starting with a letter")
         if plan.throttle.rate_limit > stage.rate_limit:
+            # The stage's rate is per method: a key calling one method at its plan's rate would be held below it.
             problems.append(
                 f"{NAMESPACE}plans.{name}.throttle.rateLimit: must be at most the stage's "
-                f"apiGateway.throttle.rateLimit ({_num(stage.rate_limit)}) (got {_num(plan.throttle.rate_limit)})"
+                f"apiGateway.throttle.rateLimit ({_num(stage.rate_limit)}), which caps each method "
+                f"(got {_num(plan.throttle.rate_limit)})"
             )
     for name, consumer in settings.consumers.items():
         if not _is_resource_name(name):

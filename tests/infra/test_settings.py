@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 
+from components.api import api_definition
 from components.settings import (
+    API_METHOD_COUNT,
     ConfigError,
     LoggingLevel,
     QuotaPeriod,
@@ -16,6 +19,8 @@ from components.settings import (
     load_settings,
     stack_names,
 )
+from handler.contract import ROUTES
+from handler.models import gateway_request_schemas
 from tools.mocks import ROOT, cli_config, read_stack_config, stack_settings
 
 
@@ -225,23 +230,127 @@ def test_message_names_the_file_it_was_given(stack_config: Callable[[str], dict[
         load_settings("dev", config, source="reviews/Pulumi.try.yaml")
 
 
-def test_reserved_concurrency_below_littles_law_is_a_warning_with_the_numbers(
+def consumer_plans_sum(config: dict[str, Any], limit: str) -> float:
+    """``limit`` (rateLimit or burstLimit) of every consumer's plan, summed: one key per consumer."""
+    plans = config["tiered-api:plans"]
+    return sum(plans[consumer["plan"]]["throttle"][limit] for consumer in config["tiered-api:consumers"].values())
+
+
+def every_method(config: dict[str, Any], limit: str) -> float:
+    """The stage's ``limit`` over all methods: the stage throttle (`*/*`) is a bucket per method."""
+    return API_METHOD_COUNT * config["tiered-api:apiGateway"]["throttle"][limit]
+
+
+def with_premium_consumers(config: dict[str, Any], count: int) -> dict[str, Any]:
+    config["tiered-api:consumers"] = {f"premium-{n}": {"plan": "premium"} for n in range(count)}
+    return config
+
+
+def test_the_method_count_is_the_deployed_apis() -> None:
+    definition = api_definition(ROUTES, gateway_request_schemas(), "fn")
+
+    assert API_METHOD_COUNT == len({(m["httpMethod"], m["path"]) for m in definition["methods"]}) > 1
+
+
+def test_the_api_rate_is_the_consumers_plans_summed_when_below_every_methods_bucket(
     stack_config: Callable[[str], dict[str, Any]],
 ) -> None:
     config = stack_config("prod")
+    assert consumer_plans_sum(config, "rateLimit") < every_method(config, "rateLimit")
+
+    settings = load_settings("prod", config)
+
+    assert settings.api_rate_limit == consumer_plans_sum(config, "rateLimit")
+    assert settings.api_burst_limit == consumer_plans_sum(config, "burstLimit")
+
+
+def test_one_more_consumer_adds_its_plans_rate_to_the_api(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("prod")
+    before = load_settings("prod", config).api_rate_limit
+    config["tiered-api:consumers"]["another-client"] = {"plan": "standard"}
+
+    after = load_settings("prod", config).api_rate_limit
+
+    assert after - before == config["tiered-api:plans"]["standard"]["throttle"]["rateLimit"]
+
+
+def test_the_api_rate_is_every_methods_stage_bucket_when_the_consumers_could_send_more(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    # GIVEN one premium key more than there are methods, premium's rate being the stage's
+    config = with_premium_consumers(stack_config("prod"), API_METHOD_COUNT + 1)
+    assert consumer_plans_sum(config, "rateLimit") > every_method(config, "rateLimit")
+
+    settings = load_settings("prod", config)
+
+    # THEN the stage's rate and burst count once per method, not once for the stage
+    assert settings.api_rate_limit == every_method(config, "rateLimit")
+    assert settings.api_burst_limit == every_method(config, "burstLimit")
+
+
+@pytest.mark.parametrize(
+    ("premium_consumers", "bound"),
+    [(None, consumer_plans_sum), (API_METHOD_COUNT + 1, every_method)],
+    ids=["consumers-bind", "methods-bind"],
+)
+def test_reserved_concurrency_below_littles_law_is_a_warning_with_the_numbers(
+    stack_config: Callable[[str], dict[str, Any]],
+    premium_consumers: int | None,
+    bound: Callable[[dict[str, Any], str], float],
+) -> None:
+    config = stack_config("prod")
+    if premium_consumers is not None:
+        with_premium_consumers(config, premium_consumers)
     config["tiered-api:lambda"]["reservedConcurrency"] = 10
     config["tiered-api:lambda"]["expectedDurationMs"] = 250
+    rate = min(consumer_plans_sum(config, "rateLimit"), every_method(config, "rateLimit"))
+    assert rate == bound(config, "rateLimit")
+    needed = math.ceil(rate * 250 / 1000)
 
     warnings = load_settings("prod", config).capacity_warnings()
 
-    assert any("reservedConcurrency (10)" in w and "100 rps x 250 ms = 25" in w for w in warnings), warnings
+    littles_law = [w for w in warnings if w.startswith("lambda.reservedConcurrency (10) is below what the API's")]
+    assert len(littles_law) == 1, warnings
+    assert f"{rate:g} rps x 250 ms = {needed} concurrent executions" in littles_law[0]
+    stage_rate = config["tiered-api:apiGateway"]["throttle"]["rateLimit"]
+    assert f"{API_METHOD_COUNT} methods x the stage's rateLimit {stage_rate:g}" in littles_law[0]
+    assert f"summed, {consumer_plans_sum(config, 'rateLimit'):g}" in littles_law[0]
 
 
-def test_reserved_concurrency_covering_the_stage_gives_no_littles_law_warning(
+def test_reserved_concurrency_at_littles_law_gives_no_rate_warning(
     stack_config: Callable[[str], dict[str, Any]],
 ) -> None:
     config = stack_config("prod")
-    config["tiered-api:lambda"]["reservedConcurrency"] = 400
+    duration = config["tiered-api:lambda"]["expectedDurationMs"]
+    needed = math.ceil(consumer_plans_sum(config, "rateLimit") * duration / 1000)
+
+    def rate_warnings(reserved: int) -> list[str]:
+        config["tiered-api:lambda"]["reservedConcurrency"] = reserved
+        return [w for w in load_settings("prod", config).capacity_warnings() if "the API's rate needs" in w]
+
+    assert rate_warnings(needed) == []
+    assert len(rate_warnings(needed - 1)) == 1
+
+
+def test_reserved_concurrency_below_the_apis_burst_is_a_warning(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    config = stack_config("prod")
+    burst = int(consumer_plans_sum(config, "burstLimit"))
+    config["tiered-api:lambda"]["reservedConcurrency"] = burst - 1
+
+    warnings = load_settings("prod", config).capacity_warnings()
+
+    assert any(
+        w.startswith(f"lambda.reservedConcurrency ({burst - 1}) is below the API's burst ({burst})") for w in warnings
+    )
+
+
+def test_reserved_concurrency_covering_the_apis_burst_gives_no_concurrency_warning(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    config = stack_config("prod")
+    config["tiered-api:lambda"]["reservedConcurrency"] = int(consumer_plans_sum(config, "burstLimit"))
 
     warnings = load_settings("prod", config).capacity_warnings()
 
