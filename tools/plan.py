@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from components.settings import ConfigError, StackSettings
+from components.settings import API_METHOD_COUNT, ConfigError, StackSettings
 from tools.mocks import ProgramRun, RecordedResource, run_program
 
 __all__ = ["limits_table", "main", "resource_rows"]
@@ -59,7 +59,14 @@ def limits_table(settings: StackSettings) -> list[tuple[str, str]]:
     """The stack's effective limits, as (what, value) rows."""
     stage = settings.api_gateway.throttle
     lam = settings.lambda_
-    rows = [("stage throttle", f"{stage.rate_limit:g} rps, burst {stage.burst_limit}")]
+    rows = [("stage throttle", f"{stage.rate_limit:g} rps, burst {stage.burst_limit}, per method")]
+    rows.append(
+        (
+            "api as a whole",
+            f"{settings.api_rate_limit:g} rps, burst {settings.api_burst_limit} "
+            f"(the lower of {API_METHOD_COUNT} methods x stage and the consumers' plans summed)",
+        )
+    )
     for name, plan in settings.plans.items():
         rows.append(
             (
@@ -74,7 +81,9 @@ def limits_table(settings: StackSettings) -> list[tuple[str, str]]:
     reserved = "unreserved" if lam.reserved_concurrency is None else str(lam.reserved_concurrency)
     threshold = lam.concurrency_alarm_threshold
     alarm = "" if threshold is None else f", alarm at {threshold:g} ({lam.concurrency_alarm_share:.0%})"
-    rows.append(("lambda concurrency", f"{reserved}{alarm}; stage rate needs ~{settings.lambda_required_concurrency}"))
+    rows.append(
+        ("lambda concurrency", f"{reserved}{alarm}; the API's rate needs ~{settings.lambda_required_concurrency}")
+    )
     rows.append(("lambda memory / timeout", f"{lam.memory_mb} MB / {lam.timeout_seconds} s"))
     rate = settings.app_rate_limit
     mode = "fail open" if rate.fail_open else "fail closed"

@@ -30,10 +30,16 @@ def test_plan_limits_show_the_stack_files_numbers(stack_runs: dict[str, Any]) ->
     prod = dict(limits_table(stack_runs["prod"].settings))
     dev = dict(limits_table(stack_runs["dev"].settings))
 
-    assert prod["stage throttle"] == "100 rps, burst 200"
+    assert prod["stage throttle"] == "100 rps, burst 200, per method"
     assert prod["plan premium"] == "100 rps, burst 200, quota 50,000 per day"
     assert prod["waf per IP"] == "2,000 per 300 s, then 403"
-    assert dev["stage throttle"] == "10 rps, burst 20"
+    assert dev["stage throttle"] == "10 rps, burst 20, per method"
+    # prod's two consumers (one standard, one premium key) send less than its methods' stage buckets admit
+    plans = stack_runs["prod"].settings.plans
+    both = plans["standard"].throttle, plans["premium"].throttle
+    assert prod["api as a whole"].startswith(
+        f"{sum(t.rate_limit for t in both):g} rps, burst {sum(t.burst_limit for t in both)} (the lower of"
+    )
 
 
 def test_plan_json_is_machine_readable(capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,7 +48,7 @@ def test_plan_json_is_machine_readable(capsys: pytest.CaptureFixture[str]) -> No
     document = json.loads(capsys.readouterr().out)
     assert document["stack"] == "prod"
     assert document["settings"]["plans"]["standard"]["throttle"]["rateLimit"] == 50
-    assert document["limits"]["stage throttle"] == "100 rps, burst 200"
+    assert document["limits"]["stage throttle"] == "100 rps, burst 200, per method"
     assert isinstance(document["resources"], list)
 
 
