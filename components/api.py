@@ -561,6 +561,8 @@ class Api(pulumi.ComponentResource):
             f"{name}-method-settings",
             rest_api=rest_api.id,
             stage_name=stage.stage_name,
+            # Every method's default: API Gateway gives each method (HTTP method + resource) a bucket of this rate and
+            # burst of its own, not one bucket for the stage.
             method_path="*/*",
             settings={
                 "metrics_enabled": True,
