@@ -1,6 +1,6 @@
 """tiered-api's CrossGuard policy pack: every row of SECURITY_CHECKLIST.md as a mandatory policy.
 
-- ``policy.checklist``: ``CHECKLIST`` (row id -> rule) and ``build_policies`` (the CrossGuard policies).
+- ``policy.checklist``: ``CHECKLIST`` (row id -> its rules) and ``build_policies`` (the CrossGuard policies).
 - ``policy.rules.*``: the rules, one module per checklist section.
 - ``policy.suppressions``: the reviewed per-stack exceptions in ``policy/suppressions.yaml``.
 - ``policy.adapter``: ``evaluate``, running the pack over a graph recorded under Pulumi mocks (tests, reviews).

@@ -1,8 +1,9 @@
 """Feed a recorded resource graph (``tools.mocks``) to the policy pack the way CrossGuard's analyzer does.
 
 For each resource the engine registers, CrossGuard calls every resource policy with ``ResourceValidationArgs`` whose
-props are wrapped in ``unknown_checking_proxy``; once, it calls every stack policy with ``StackValidationArgs`` whose
-``PolicyResource``s have their parent and dependencies resolved to resources (links to URNs that are not in the
+props (the resource's inputs) are wrapped in ``unknown_checking_proxy``; once, it calls every stack policy with
+``StackValidationArgs`` whose ``PolicyResource``s hold the resources' outputs and have their parent and dependencies
+resolved to resources (links to URNs that are not in the
 stack are dropped). ``evaluate`` does exactly that over ``RecordedResource``s and collects each violation as
 (rule id, resource, message), plus the violations valid suppressions excused.
 """
@@ -64,8 +65,13 @@ class Evaluation:
         return {v.rule for v in self.mandatory}
 
 
-def evaluate(resources: Sequence[RecordedResource], context: StackContext) -> Evaluation:
-    """Run all of the pack's policies, for ``context``, over a recorded graph."""
+def evaluate(resources: Sequence[RecordedResource], context: StackContext, *, planned: bool = False) -> Evaluation:
+    """Run all of the pack's policies, for ``context``, over a recorded graph.
+
+    Resource policies see each resource's inputs. Stack policies see what the stack holds: once deployed, the
+    provider's outputs (``RecordedResource.state``: AWS-generated key values, the key AWS encrypts with, ...); with
+    ``planned``, a first preview's view, where those are not known yet and the inputs stand for them.
+    """
     chosen = build_policies(lambda: context)
     evaluation = Evaluation()
     names = {r.urn: r.name for r in resources}
@@ -89,7 +95,7 @@ def evaluate(resources: Sequence[RecordedResource], context: StackContext) -> Ev
 
                 _run(policy, _resource_args(resource), report_resource, evaluation)
         elif isinstance(policy, StackValidationPolicy):
-            _run(policy, StackValidationArgs(_policy_resources(resources)), report, evaluation)
+            _run(policy, StackValidationArgs(_policy_resources(resources, planned=planned)), report, evaluation)
     evaluation.suppressed = context.applied[start:]
     return evaluation
 
@@ -119,19 +125,22 @@ def _options(resource: RecordedResource) -> PolicyResourceOptions:
     )
 
 
-def _props(resource: RecordedResource) -> Any:
-    return unknown_checking_proxy(copy.deepcopy(resource.inputs))
+def _props(properties: dict[str, Any]) -> Any:
+    return unknown_checking_proxy(copy.deepcopy(properties))
 
 
 def _resource_args(resource: RecordedResource) -> ResourceValidationArgs:
     return ResourceValidationArgs(
-        resource.type, _props(resource), resource.urn, resource.name, _options(resource), None
+        resource.type, _props(resource.inputs), resource.urn, resource.name, _options(resource), None
     )
 
 
-def _policy_resources(resources: Sequence[RecordedResource]) -> list[PolicyResource]:
+def _policy_resources(resources: Sequence[RecordedResource], *, planned: bool) -> list[PolicyResource]:
     built = {
-        r.urn: PolicyResource(r.type, _props(r), r.urn, r.name, _options(r), None, None, [], {}) for r in resources
+        r.urn: PolicyResource(
+            r.type, _props(r.inputs if planned else r.state), r.urn, r.name, _options(r), None, None, [], {}
+        )
+        for r in resources
     }
     for recorded in resources:
         resource = built[recorded.urn]

@@ -1,7 +1,7 @@
 """The registry: every row of SECURITY_CHECKLIST.md by id, and the CrossGuard policies built from it.
 
-``build_policies`` turns each row into a mandatory ``ResourceValidationPolicy`` or ``StackValidationPolicy`` whose
-violations pass through the stack's suppressions first, and adds the ``SUPPRESSIONS`` policy that reports invalid,
+``build_policies`` turns each row's rules into mandatory ``ResourceValidationPolicy``s or ``StackValidationPolicy``s
+whose violations pass through the stack's suppressions first, and adds the ``SUPPRESSIONS`` policy that reports invalid,
 expired or stale suppressions. ``policy/__main__.py`` hands these to ``PolicyPack``; the tests hand them to
 ``policy.adapter.evaluate``. Either way the same functions judge the same graph.
 """
@@ -31,8 +31,11 @@ Rule = ResourceRule | StackRule
 ContextProvider = Callable[[], StackContext]
 ReportViolation = Callable[..., None]
 
-CHECKLIST: dict[str, Rule] = {
-    rule.id: rule for module in (apigateway, waf, lambda_, dynamodb, network, governance) for rule in module.RULES
+_RULES: tuple[Rule, ...] = tuple(
+    rule for module in (apigateway, waf, lambda_, dynamodb, network, governance) for rule in module.RULES
+)
+CHECKLIST: dict[str, tuple[Rule, ...]] = {
+    row: tuple(rule for rule in _RULES if rule.id == row) for row in dict.fromkeys(rule.id for rule in _RULES)
 }
 SUPPRESSIONS_POLICY = "SUPPRESSIONS"
 
@@ -45,7 +48,7 @@ def build_policies(context: ContextProvider) -> list[Policy]:
     """One mandatory CrossGuard policy per checklist row, plus the suppression-file check."""
     policies: list[Policy] = [
         _resource_policy(rule, context) if isinstance(rule, ResourceRule) else _stack_policy(rule, context)
-        for rule in CHECKLIST.values()
+        for rule in _RULES
     ]
     policies.append(
         StackValidationPolicy(
@@ -68,7 +71,10 @@ def _resource_policy(rule: ResourceRule, context: ContextProvider) -> ResourceVa
             _report(current, rule.id, args.name, args.urn, message, report)
 
     return ResourceValidationPolicy(
-        name=rule.id, description=rule.description, validate=validate, enforcement_level=EnforcementLevel.MANDATORY
+        name=rule.policy_name,
+        description=rule.description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
     )
 
 
@@ -82,7 +88,10 @@ def _stack_policy(rule: StackRule, context: ContextProvider) -> StackValidationP
             _report(current, rule.id, name, finding.urn, finding.message, report)
 
     return StackValidationPolicy(
-        name=rule.id, description=rule.description, validate=validate, enforcement_level=EnforcementLevel.MANDATORY
+        name=rule.policy_name,
+        description=rule.description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
     )
 
 

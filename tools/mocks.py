@@ -59,6 +59,13 @@ class RecordedResource:
     custom: bool
     protect: bool = False
     delete_before_replace: bool = False
+    outputs: dict[str, Any] | None = None
+    """What the provider reports once the resource exists (the mocks' imitation); ``None``: the inputs alone."""
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The resource as a deployed stack holds it: what CrossGuard's stack policies see."""
+        return self.inputs if self.outputs is None else self.outputs
 
     def get(self, *path: str, default: Any = None) -> Any:
         """A nested input by path, ``default`` where any step is missing."""
@@ -165,7 +172,13 @@ class TieredApiMocks(pulumi.runtime.Mocks):
         if type_ == "aws:dynamodb/table:Table":
             table = state.get("name", name)
             arn = f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table}"
-            return {"arn": arn, "streamArn": f"{arn}/stream/2026-01-01T00:00:00.000", "name": table}
+            computed: dict[str, Any] = {"arn": arn, "streamArn": f"{arn}/stream/2026-01-01T00:00:00.000", "name": table}
+            encryption = state.get("serverSideEncryption") or {}
+            if encryption.get("enabled") and not encryption.get("kmsKeyArn"):
+                # Encryption with no key named: AWS uses its managed key (alias/aws/dynamodb), and says which.
+                aws_managed_key = f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/aws-managed-dynamodb-key"
+                computed["serverSideEncryption"] = {**encryption, "kmsKeyArn": aws_managed_key}
+            return computed
         if type_ == "aws:cloudwatch/logGroup:LogGroup":
             group = state.get("name", name)
             return {"arn": f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{group}", "name": group}
@@ -180,7 +193,8 @@ class TieredApiMocks(pulumi.runtime.Mocks):
         if type_ == "aws:ec2/vpc:Vpc":
             return {"defaultSecurityGroupId": f"{name}-default-sg", "mainRouteTableId": f"{name}-main-rt"}
         if type_ == "aws:apigateway/apiKey:ApiKey":
-            return {"name": state.get("name", name)}
+            # AWS generates the key's value and the provider reports it (as a secret output).
+            return {"name": state.get("name", name), "value": f"{name}-value-generated-by-aws"}
         if type_ == "aws:cloudwatch/dashboard:Dashboard":
             return {"dashboardName": state.get("dashboardName", name)}
         return {}
@@ -276,6 +290,7 @@ class _RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+            outputs = pulumi.runtime.rpc.deserialize_properties(response.object) if request.custom else None
             self.recorded.append(
                 RecordedResource(
                     urn=response.urn,
@@ -287,6 +302,7 @@ class _RecordingMonitor(MockMonitor):
                     custom=request.custom,
                     protect=request.protect,
                     delete_before_replace=request.deleteBeforeReplace,
+                    outputs=None if outputs is None else _plain(outputs),
                 )
             )
         return response

@@ -1,4 +1,8 @@
-"""The two shapes a checklist row takes: a check of one resource, or a check of the whole stack's graph."""
+"""The two shapes a checklist row takes: a check of one resource, or a check of the whole stack's graph.
+
+A row usually takes one of them. One that needs both (a stack policy sees the resources' outputs, a resource policy
+their inputs) names its second part: that part's policy is ``<row id>-<part>``.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,11 @@ class ResourceRule:
     description: str
     types: frozenset[str]
     check: ResourceCheck
+    part: str = ""
+
+    @property
+    def policy_name(self) -> str:
+        return f"{self.id}-{self.part}" if self.part else self.id
 
 
 @dataclass(frozen=True)
@@ -31,11 +40,18 @@ class StackRule:
     id: str
     description: str
     check: StackCheck
+    part: str = ""
+
+    @property
+    def policy_name(self) -> str:
+        return f"{self.id}-{self.part}" if self.part else self.id
 
 
-def resource_rule(rule_id: str, description: str, *types: str) -> Callable[[ResourceCheck], ResourceRule]:
+def resource_rule(
+    rule_id: str, description: str, *types: str, part: str = ""
+) -> Callable[[ResourceCheck], ResourceRule]:
     def wrap(check: ResourceCheck) -> ResourceRule:
-        return ResourceRule(rule_id, description, frozenset(types), check)
+        return ResourceRule(rule_id, description, frozenset(types), check, part)
 
     return wrap
 

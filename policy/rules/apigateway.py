@@ -248,8 +248,7 @@ def regional_endpoint(api: ResourceLike, _: StackContext) -> Iterator[str]:
 
 
 @stack_rule(
-    "APIGW-USAGEPLANS",
-    "Every usage plan is bound to the stage with a throttle and a quota; every key is in a plan; no key literal",
+    "APIGW-USAGEPLANS", "Every usage plan is bound to the stage with a throttle and a quota; every key is in a plan"
 )
 def usage_plans(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     stages = graph.of_type(T.STAGE)
@@ -257,10 +256,18 @@ def usage_plans(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
         yield from _plan_problems(graph, plan, stages)
     plan_keys = graph.of_type(T.USAGE_PLAN_KEY)
     for key in graph.of_type(T.API_KEY):
-        if key.props.get("value"):
-            yield Finding(f"API key {key.name} has a literal value: let AWS generate it", key.urn)
         if not any(_binds(graph, binding, key) for binding in plan_keys):
             yield Finding(f"API key {key.name} is not bound to any usage plan", key.urn)
+
+
+# A resource rule, not part of the stack rule above: a stack policy sees a deployed key's outputs, where the value
+# AWS generated always stands; only the inputs tell whether the program wrote one.
+@resource_rule(
+    "APIGW-USAGEPLANS", "No API key value is written in the program: AWS generates it", T.API_KEY, part="KEY-VALUE"
+)
+def api_key_value(key: ResourceLike, _: StackContext) -> Iterator[str]:
+    if key.props.get("value"):
+        yield f"API key {key.name} has a literal value: let AWS generate it"
 
 
 def _binds(graph: StackGraph, binding: LinkedResource, key: LinkedResource) -> bool:
@@ -324,5 +331,6 @@ RULES = [
     request_validation,
     regional_endpoint,
     usage_plans,
+    api_key_value,
     redeployment,
 ]

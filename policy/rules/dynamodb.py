@@ -29,9 +29,10 @@ def encryption(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
             yield Finding(f"table {table.name}: serverSideEncryption.enabled is not true", table.urn)
             continue
         keys = graph.dependencies(table, T.KMS_KEY)
+        # Where the stack does not ask for its own key, a deployed table reports AWS's managed key: that is fine.
         if wants_key and not sse.get("kmsKeyArn"):
             yield Finding(f"table {table.name}: data.customerManagedKey is true but no KMS key is set", table.urn)
-        elif sse.get("kmsKeyArn") and not keys:
+        elif wants_key and not keys:
             yield Finding(f"table {table.name} is encrypted with a KMS key this stack does not manage", table.urn)
         for key in keys:
             if not flag(key.props.get("enableKeyRotation")):

@@ -17,6 +17,25 @@ from tools.mocks import ProgramRun, RecordedResource, stack_settings
 # A fixed review date, so that an expiry in the suppression file cannot turn a test red on its own.
 TODAY = dt.date(2026, 11, 22)
 
+# The rows of SECURITY_CHECKLIST.md, in its order.
+CHECKLIST_ROWS = [
+    "APIGW-ACCESSLOG", "APIGW-XRAY", "APIGW-METHODSETTINGS", "APIGW-ACCOUNT", "APIGW-AUTH", "APIGW-VALIDATOR",
+    "APIGW-REGIONAL", "APIGW-USAGEPLANS", "APIGW-REDEPLOY",
+    "WAF-RATE", "WAF-MANAGED", "WAF-ASSOC", "WAF-LOGGING", "WAF-METRICS",
+    "LAMBDA-XRAY", "LAMBDA-VPC", "LAMBDA-CONCURRENCY", "LAMBDA-TIMEOUT", "LAMBDA-RUNTIME", "LAMBDA-LOGS",
+    "LAMBDA-PERMISSION", "LAMBDA-ENV-SECRETS",
+    "DDB-PITR", "DDB-SSE", "DDB-BILLING", "DDB-STREAM", "DDB-DELETION",
+    "VPC-FLOWLOG", "VPC-DEFAULT-SG", "VPC-DDB-ENDPOINT", "SG-EGRESS",
+    "LOG-RETENTION", "IAM-NO-STAR", "IAM-MANAGED", "ALARMS",
+]  # fmt: skip
+# One policy per row, named after it; the key-value part of APIGW-USAGEPLANS is a policy of its own, since only a
+# resource policy sees the inputs that tell a written key value from one AWS generated.
+POLICY_NAMES = [
+    name
+    for row in CHECKLIST_ROWS
+    for name in ([row, "APIGW-USAGEPLANS-KEY-VALUE"] if row == "APIGW-USAGEPLANS" else [row])
+]
+
 
 @dataclass(frozen=True)
 class Graph:

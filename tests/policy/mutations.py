@@ -7,7 +7,6 @@ are (never by generated names), so the same table breaks the hand-built graph an
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -26,15 +25,16 @@ def _always(_: RecordedResource) -> bool:
 
 
 def edit(type_: str, change: Callable[[Inputs], None], where: Callable[[RecordedResource], bool] = _always) -> Mutation:
-    """Apply ``change`` to the inputs of the first resource of ``type_`` that ``where`` selects."""
+    """Apply ``change`` to the first resource of ``type_`` that ``where`` selects: to its inputs, and to its outputs
+    too, as the provider would report the changed resource once deployed."""
 
     def mutate(resources: list[RecordedResource]) -> list[RecordedResource]:
         copied = copy.deepcopy(resources)
-        for index, resource in enumerate(copied):
+        for resource in copied:
             if resource.type == type_ and where(resource):
-                inputs = copy.deepcopy(resource.inputs)
-                change(inputs)
-                copied[index] = dataclasses.replace(resource, inputs=inputs)
+                for properties in (resource.inputs, resource.outputs):
+                    if properties is not None:
+                        change(properties)
                 return copied
         raise AssertionError(f"no {type_} to mutate")
 

@@ -21,8 +21,8 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy.deserialize import serialize_properties
 
 from policy.adapter import evaluate
-from policy.checklist import CHECKLIST, SUPPRESSIONS_POLICY
-from tests.policy.conftest import ContextFactory, Graph
+from policy.checklist import SUPPRESSIONS_POLICY
+from tests.policy.conftest import POLICY_NAMES, ContextFactory, Graph
 from tests.policy.mutations import MUTATIONS
 from tools.mocks import ROOT, RecordedResource, cli_config, read_stack_config
 
@@ -74,7 +74,7 @@ def _violations(stub: Any, resources: list[RecordedResource]) -> set[tuple[str, 
         resources=[
             analyzer_pb2.AnalyzerResource(
                 type=r.type,
-                properties=_struct(r.inputs),
+                properties=_struct(r.state),  # the engine sends a stack's resources with their outputs
                 urn=r.urn,
                 name=r.name,
                 options=_options(r),
@@ -91,7 +91,7 @@ def _violations(stub: Any, resources: list[RecordedResource]) -> set[tuple[str, 
 def test_the_served_pack_lists_every_row_as_a_mandatory_policy(analyzer: Any) -> None:
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
     assert info.name == "tiered-api-checklist"
-    assert [p.name for p in info.policies] == [*CHECKLIST, SUPPRESSIONS_POLICY]
+    assert [p.name for p in info.policies] == [*POLICY_NAMES, SUPPRESSIONS_POLICY]
     assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
 
 

@@ -12,21 +12,10 @@ from components.settings import load_settings
 from policy.adapter import evaluate
 from policy.checklist import CHECKLIST, SUPPRESSIONS_POLICY, build_policies
 from policy.context import engine_context
-from tests.policy.conftest import ContextFactory, Graph
+from policy.graph import T
+from tests.policy.conftest import CHECKLIST_ROWS, POLICY_NAMES, ContextFactory, Graph
 from tests.policy.mutations import MUTATIONS, edit, setting
 from tools.mocks import ROOT, cli_config, read_stack_config
-
-# The rows of SECURITY_CHECKLIST.md, in its order.
-CHECKLIST_ROWS = [
-    "APIGW-ACCESSLOG", "APIGW-XRAY", "APIGW-METHODSETTINGS", "APIGW-ACCOUNT", "APIGW-AUTH", "APIGW-VALIDATOR",
-    "APIGW-REGIONAL", "APIGW-USAGEPLANS", "APIGW-REDEPLOY",
-    "WAF-RATE", "WAF-MANAGED", "WAF-ASSOC", "WAF-LOGGING", "WAF-METRICS",
-    "LAMBDA-XRAY", "LAMBDA-VPC", "LAMBDA-CONCURRENCY", "LAMBDA-TIMEOUT", "LAMBDA-RUNTIME", "LAMBDA-LOGS",
-    "LAMBDA-PERMISSION", "LAMBDA-ENV-SECRETS",
-    "DDB-PITR", "DDB-SSE", "DDB-BILLING", "DDB-STREAM", "DDB-DELETION",
-    "VPC-FLOWLOG", "VPC-DEFAULT-SG", "VPC-DDB-ENDPOINT", "SG-EGRESS",
-    "LOG-RETENTION", "IAM-NO-STAR", "IAM-MANAGED", "ALARMS",
-]  # fmt: skip
 
 
 def test_the_registry_holds_every_checklist_row_in_order() -> None:
@@ -38,7 +27,7 @@ def test_every_policy_is_mandatory_and_named_after_its_row(
 ) -> None:
     context = make_context(reference_graphs["dev"].settings)
     policies = build_policies(lambda: context)
-    assert [p.name for p in policies] == [*CHECKLIST_ROWS, SUPPRESSIONS_POLICY]
+    assert [p.name for p in policies] == [*POLICY_NAMES, SUPPRESSIONS_POLICY]
     assert {p.enforcement_level for p in policies} == {EnforcementLevel.MANDATORY}
     assert all(isinstance(p, ResourceValidationPolicy | StackValidationPolicy) for p in policies)
 
@@ -151,3 +140,28 @@ def test_a_function_subnet_routed_to_an_internet_gateway_breaks_lambda_vpc(
     # THEN the function's subnets are not private any more
     assert evaluation.rules() == {"LAMBDA-VPC"}
     assert "route to an internet or NAT gateway" in evaluation.violations[0].message
+
+
+def test_an_api_key_value_written_in_the_program_breaks_the_key_value_part_of_usage_plans(
+    recorded_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN the deployed dev graph, whose keys all report the value AWS generated, and one key whose value the
+    # program wrote
+    graph = recorded_graphs["dev"]
+    broken = edit(T.API_KEY, setting("value", value="written-in-the-program"))(graph.resources)
+    # THEN only that key is reported, by the part of the row that sees inputs
+    written = next(r for r in broken if r.type == T.API_KEY)
+    evaluation = evaluate(broken, make_context(graph.settings))
+    assert [(v.rule, v.urn) for v in evaluation.violations] == [("APIGW-USAGEPLANS-KEY-VALUE", written.urn)]
+
+
+def test_a_table_on_a_kms_key_the_stack_does_not_manage_breaks_ddb_sse_where_the_stack_asks_for_its_own(
+    recorded_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = recorded_graphs["prod"]
+    foreign_key = "arn:aws:kms:us-east-1:123456789012:key/not-this-stacks"
+    broken = [
+        dataclasses.replace(r, dependencies=tuple(d for d in r.dependencies if "kms/key:Key" not in d))
+        for r in edit(T.TABLE, setting("serverSideEncryption", "kmsKeyArn", value=foreign_key))(graph.resources)
+    ]
+    assert "DDB-SSE" in evaluate(broken, make_context(graph.settings)).rules()
