@@ -239,7 +239,7 @@ def run(tables: BenchTables, rounds: int, requests: int, warmup: int = 30) -> Se
             " each time, as a REST proxy event) against the same DynamoDB Local. Ours does validation, the"
             " one-round-trip limiter (conditional `UpdateItem`), a"
             " conditional `PutItem`, JSON logs and EMF metrics; the reference does seed 003's read-then-write limiter"
-            " (`GetItem`, then `UpdateItem` or `PutItem`), the sample's unconditional `PutItem` and the sample's two"
+            " (`GetItem`, then `PutItem` of the incremented count), the sample's unconditional `PutItem` and the sample's two"
             " log lines. Both limiters are set far above the load, so none rejects. The target compares that work"
             " like for like: the reference sends no traces, so ours runs with tracing off; as deployed, ours also"
             " sends X-Ray subsegments (the handler, each store call and each DynamoDB call), shown beside it. Each"

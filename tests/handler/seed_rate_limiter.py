@@ -1,6 +1,6 @@
 """Seed 003's rate limiter, kept as the reference ours replaces (its shape, from the seed's README: a
 table keyed by ``ip`` holding ``request_count`` and ``last_request_time``; Lambda reads the item, returns
-429 when the count reached the limit, otherwise writes the incremented count back).
+429 when the count reached the limit, otherwise writes the incremented count back: a get, then a put).
 
 The write is unconditional and based on what was read, so requests that read the same count all pass
 and then overwrite each other's increments: it over-admits under concurrency. ``after_read`` lets a test
@@ -45,18 +45,17 @@ class SeedRateLimiter:
             count = int(item["request_count"]["N"])
             if count >= self._limit:
                 return False
-            self._client.update_item(
-                TableName=self._table,
-                Key={"ip": {"S": ip}},
-                UpdateExpression="SET request_count = :count",
-                ExpressionAttributeValues={":count": {"N": str(count + 1)}},
-            )
+            # The whole item written back with the count read plus one: the window's start stays.
+            self._put(ip, count + 1, int(item["last_request_time"]["N"]))
             return True
+        self._put(ip, 1, now)
+        return True
+
+    def _put(self, ip: str, count: int, window_start: int) -> None:
         self._client.put_item(
             TableName=self._table,
-            Item={"ip": {"S": ip}, "request_count": {"N": "1"}, "last_request_time": {"N": str(now)}},
+            Item={"ip": {"S": ip}, "request_count": {"N": str(count)}, "last_request_time": {"N": str(window_start)}},
         )
-        return True
 
     def stored_count(self, ip: str) -> int:
         item = self._client.get_item(TableName=self._table, Key={"ip": {"S": ip}}, ConsistentRead=True)["Item"]
