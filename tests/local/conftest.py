@@ -10,6 +10,7 @@ import copy
 import http.client
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -196,3 +197,15 @@ def plan(rate: float, burst: int, quota: int = 100_000) -> dict[str, Any]:
 
 # The handler's own limiter stays out of the way of the gateway's limits under test.
 APP_RATE_LIMIT_OUT_OF_THE_WAY = {"requests": 1_000_000, "windowSeconds": 60, "failOpen": False}
+
+
+def wait_for_exit(pid: int, timeout: float) -> None:
+    """Block until ``pid`` ends (or ``timeout``): a pidfd becomes readable when its process terminates."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        select.select([descriptor], [], [], timeout)
+    finally:
+        os.close(descriptor)

@@ -16,8 +16,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action")
     if action == "raise":
         raise RuntimeError("boom")
-    if action == "hang":
+    if action == "hang":  # a function slower than its timeout
         time.sleep(event["seconds"])
+    if action == "wait":
+        # Two FIFOs the test holds: opening the first meets the test's reader (the invocation is under way),
+        # reading the second returns once the test writes to it (the test lets the invocation finish).
+        with open(event["started"], "w"):
+            pass
+        with open(event["release"]) as release:
+            release.read()
     return {
         "statusCode": 200,
         "body": "",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 from pathlib import Path
@@ -16,6 +15,7 @@ from tests.local.conftest import (
     free_port,
     server_command,
     start_server,
+    wait_for_exit,
     write_config,
 )
 from tools.mocks import ROOT
@@ -81,18 +81,6 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def _wait_for_exit(pid: int, timeout: float) -> None:
-    """Block until ``pid`` ends (or ``timeout``): a pidfd becomes readable when its process terminates."""
-    try:
-        descriptor = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        select.select([descriptor], [], [], timeout)
-    finally:
-        os.close(descriptor)
-
-
 def _running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -120,7 +108,7 @@ def test_ctrl_c_or_sigterm_stops_everything_the_stack_started(tmp_path, sig):
         server.stop(signal.SIGKILL)
     # THEN it exits cleanly, with DynamoDB Local and every worker gone and its state file removed
     for pid in started:
-        _wait_for_exit(pid, EXIT_SECONDS)
+        wait_for_exit(pid, EXIT_SECONDS)
     assert code == 0
     assert dynamodb_pid in started
     assert len(started) >= 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,22 +64,34 @@ def test_each_environment_writes_its_own_log_stream_with_lambdas_report_lines(po
     assert text.count("Init Duration") == 1
 
 
-def test_an_invocation_beyond_the_concurrency_is_throttled(pool):
-    started = threading.Event()
+def test_an_invocation_beyond_the_concurrency_is_throttled(pool, tmp_path):
+    started, release = tmp_path / "started", tmp_path / "release"
+    os.mkfifo(started)
+    os.mkfifo(release)
     result: list[object] = []
 
-    def hang() -> None:
-        started.set()
-        result.append(pool.invoke({"action": "hang", "seconds": 1.5}, "slow"))
+    def invoke_waiting() -> None:
+        try:
+            result.append(pool.invoke({"action": "wait", "started": str(started), "release": str(release)}, "slow"))
+        finally:
+            # Should the invocation fail before its handler met the test, meet it here so the test does not hang.
+            with contextlib.suppress(OSError):
+                os.close(os.open(started, os.O_WRONLY | os.O_NONBLOCK))
 
-    worker = threading.Thread(target=hang)
+    worker = threading.Thread(target=invoke_waiting)
     worker.start()
-    started.wait()
-    while pool.environments == 0:
-        pass
-    with pytest.raises(LambdaThrottled):
-        pool.invoke({}, "second")
-    worker.join()
+    try:
+        # GIVEN the only environment is busy: its handler has opened the FIFO this open meets
+        with open(started):
+            pass
+        # THEN a second invocation is throttled rather than queued
+        with pytest.raises(LambdaThrottled):
+            pool.invoke({}, "second")
+    finally:
+        if worker.is_alive():
+            with open(release, "w") as let_go:
+                let_go.write("done")
+        worker.join()
     assert len(result) == 1
 
 

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.local.conftest import APP_RATE_LIMIT_OUT_OF_THE_WAY, SEED_BODY, Answer, LocalServer, dev_config, plan
+from tests.local.conftest import (
+    APP_RATE_LIMIT_OUT_OF_THE_WAY,
+    SEED_BODY,
+    Answer,
+    LocalServer,
+    dev_config,
+    plan,
+    wait_for_exit,
+)
 
 ACKNOWLEDGED = 8
 RECOVERY_SECONDS = 60
@@ -100,8 +108,8 @@ def outage(server_factory) -> Outage:
     dynamodb = server.state["dynamodb_local"]
     os.kill(dynamodb["pid"], signal.SIGKILL)
     deadline = time.monotonic() + RECOVERY_SECONDS
-    while not _port_closed(dynamodb["endpoint"]):
-        assert time.monotonic() < deadline, "DynamoDB Local did not go away"
+    wait_for_exit(dynamodb["pid"], RECOVERY_SECONDS)
+    assert _port_closed(dynamodb["endpoint"]), "DynamoDB Local did not go away"
     with _outage_held(dynamodb["endpoint"]):
         during = [create(f"during-{n}") for n in range(3)]
     # AND the stack brings it back once the port is free (polled every 0.1 s, while the stack itself stays up)
