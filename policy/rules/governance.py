@@ -186,7 +186,9 @@ REQUIRED_ALARMS = (
 )
 
 
-@stack_rule("ALARMS", "The alarms of DESIGN.md §5 exist, each notifying an SNS topic of the stack")
+@stack_rule(
+    "ALARMS", "The alarms of DESIGN.md §5 exist, each notifying an SNS topic of the stack, with its actions enabled"
+)
 def alarms(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     all_alarms = graph.of_type(T.METRIC_ALARM)
     watched = {(ns, m) for alarm in all_alarms for ns, m in _metrics(alarm)}
@@ -202,6 +204,14 @@ def alarms(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
             yield Finding(f"alarm {alarm.name} notifies no SNS topic (alarmActions {actions})", alarm.urn)
         elif not graph.dependencies(alarm, T.TOPIC):
             yield Finding(f"alarm {alarm.name} notifies a topic this stack does not create", alarm.urn)
+        # CKV_AWS_319: with actionsEnabled false the alarm changes state but notifies nobody (absent means true).
+        if _is_false(alarm.props.get("actionsEnabled")):
+            yield Finding(f"alarm {alarm.name} has actionsEnabled false: it notifies nobody", alarm.urn)
+
+
+def _is_false(value: Any) -> bool:
+    """An explicit false, as a boolean or as the string some providers' state holds."""
+    return value is False or (isinstance(value, str) and value.lower() == "false")
 
 
 def _metrics(alarm: LinkedResource) -> Iterator[tuple[str, str]]:

@@ -14,7 +14,7 @@ from typing import Any
 from policy.graph import T
 from tools.mocks import RecordedResource
 
-__all__ = ["MUTATIONS", "Mutation"]
+__all__ = ["MUTATIONS", "VARIANTS", "Mutation"]
 
 Mutation = Callable[[list[RecordedResource]], list[RecordedResource]]
 Inputs = dict[str, Any]
@@ -212,4 +212,9 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
         edit(T.ROLE_POLICY_ATTACHMENT, setting("policyArn", value="arn:aws:iam::aws:policy/AdministratorAccess")),
     ),
     "ALARMS": ("dev", drop(T.METRIC_ALARM, _watches_waf)),
+}
+
+# Further ways to break a row, each one the pack once let pass: variant -> (row it must fire, stack, the mutation).
+VARIANTS: dict[str, tuple[str, str, Mutation]] = {
+    "alarm-actions-disabled": ("ALARMS", "dev", edit(T.METRIC_ALARM, setting("actionsEnabled", value=False))),
 }

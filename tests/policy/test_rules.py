@@ -7,7 +7,7 @@ import pytest
 from policy.adapter import evaluate
 from policy.checklist import CHECKLIST
 from tests.policy.conftest import ContextFactory, Graph
-from tests.policy.mutations import MUTATIONS
+from tests.policy.mutations import MUTATIONS, VARIANTS, Mutation
 
 ROWS = sorted(MUTATIONS)
 
@@ -23,9 +23,8 @@ def fired_before() -> dict[int, set[str]]:
 
 
 def _fired_by_mutation(
-    graph: Graph, rule: str, make_context: ContextFactory, fired_before: dict[int, set[str]]
+    graph: Graph, mutate: Mutation, make_context: ContextFactory, fired_before: dict[int, set[str]]
 ) -> tuple[set[str], set[str]]:
-    _, mutate = MUTATIONS[rule]
     if id(graph) not in fired_before:
         fired_before[id(graph)] = evaluate(graph.resources, make_context(graph.settings)).rules()
     after = evaluate(mutate(graph.resources), make_context(graph.settings)).rules()
@@ -39,7 +38,7 @@ def test_breaking_a_row_in_the_hand_built_graph_fires_exactly_that_row(
     # GIVEN the hand-built graph of the stack the mutation targets, which passes every row
     graph = reference_graphs[MUTATIONS[rule][0]]
     # WHEN exactly the property the row checks is broken
-    before, after = _fired_by_mutation(graph, rule, make_context, fired_before)
+    before, after = _fired_by_mutation(graph, MUTATIONS[rule][1], make_context, fired_before)
     # THEN that row, and only that row, fires
     assert before == set()
     assert after == {rule}
@@ -52,7 +51,36 @@ def test_breaking_a_row_in_a_real_stack_graph_fires_exactly_that_row(
     # GIVEN a copy of a real stack's recorded graph
     graph = recorded_graphs[MUTATIONS[rule][0]]
     # WHEN exactly the property the row checks is broken
-    before, after = _fired_by_mutation(graph, rule, make_context, fired_before)
+    before, after = _fired_by_mutation(graph, MUTATIONS[rule][1], make_context, fired_before)
+    # THEN that row fires, and nothing else changes
+    assert rule not in before
+    assert after - before == {rule}
+    assert before <= after
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_variant_breaking_a_row_in_the_hand_built_graph_fires_exactly_that_row(
+    variant: str, reference_graphs: dict[str, Graph], make_context: ContextFactory, fired_before: dict[int, set[str]]
+) -> None:
+    # GIVEN the hand-built graph of the stack the variant targets, which passes every row
+    rule, stack, mutate = VARIANTS[variant]
+    graph = reference_graphs[stack]
+    # WHEN the variant breaks the row's property in a way the row once missed
+    before, after = _fired_by_mutation(graph, mutate, make_context, fired_before)
+    # THEN that row, and only that row, fires
+    assert before == set()
+    assert after == {rule}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_variant_breaking_a_row_in_a_real_stack_graph_fires_exactly_that_row(
+    variant: str, recorded_graphs: dict[str, Graph], make_context: ContextFactory, fired_before: dict[int, set[str]]
+) -> None:
+    # GIVEN a copy of a real stack's recorded graph
+    rule, stack, mutate = VARIANTS[variant]
+    graph = recorded_graphs[stack]
+    # WHEN the variant breaks the row's property in a way the row once missed
+    before, after = _fired_by_mutation(graph, mutate, make_context, fired_before)
     # THEN that row fires, and nothing else changes
     assert rule not in before
     assert after - before == {rule}
