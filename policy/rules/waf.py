@@ -14,6 +14,15 @@ from policy.rules._base import resource_rule, stack_rule
 __all__ = ["RULES"]
 
 REQUIRED_MANAGED_GROUPS = ("AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesCommonRuleSet")
+# Rule action overrides that stop a managed rule from blocking: "count" only observes, "allow" lets the request
+# through past every later rule.
+WEAKENING_ACTIONS = ("count", "allow")
+# The one rule the stack may count instead of block, by group. The Common group's SizeRestrictions_BODY blocks every
+# body over 8 KB with WAF's bare 403, standing in for the API's own 413; components/throttling.py counts it. That is
+# safe because the function refuses bodies over 16 KiB and API Gateway hands WAF bodies up to 16 KB, so the group's
+# other rules still read every body the function accepts in full. Every other rule of both groups keeps its action
+# (KnownBadInputs' Log4JRCE_* rules above all: CKV_AWS_192).
+COUNTED_RULES: Mapping[str, frozenset[str]] = {"AWSManagedRulesCommonRuleSet": frozenset({"SizeRestrictions_BODY"})}
 API_KEY_HEADER = "x-api-key"
 WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
 # AWS's default evaluation window when a rate-based statement does not set one.
@@ -59,7 +68,9 @@ def rate_rule(acl: ResourceLike, context: StackContext) -> Iterator[str]:
 
 @resource_rule(
     "WAF-MANAGED",
-    "The web ACL runs AWS's KnownBadInputs and Common rule groups with override action none",
+    "The web ACL runs AWS's KnownBadInputs and Common rule groups whole (no scope-down, no excluded rules) with "
+    "override action none; no rule of theirs is overridden to count or allow but Common's SizeRestrictions_BODY "
+    "(counted: the function answers 413 itself)",
     T.WEB_ACL,
 )
 def managed_groups(acl: ResourceLike, _: StackContext) -> Iterator[str]:
@@ -76,6 +87,22 @@ def managed_groups(acl: ResourceLike, _: StackContext) -> Iterator[str]:
         override = found.get("overrideAction")
         if not isinstance(override, Mapping) or "none" not in override or "count" in override:
             yield f"web ACL {acl.name}: {required} only counts; its override action must be none"
+        yield from _group_weakenings(acl, required, mapping(_statement(found, "managedRuleGroupStatement")))
+
+
+def _group_weakenings(acl: ResourceLike, group: str, statement: Mapping[str, Any]) -> Iterator[str]:
+    """Ways a rule group statement keeps some of the group's rules from blocking."""
+    if statement.get("scopeDownStatement"):
+        yield f"web ACL {acl.name}: {group} has a scopeDownStatement, so it skips the requests outside it"
+    if as_list(statement.get("excludedRules")):
+        yield f"web ACL {acl.name}: {group} excludes rules (excludedRules), which then only count"
+    countable = COUNTED_RULES.get(group, frozenset())
+    for override in as_list(statement.get("ruleActionOverrides")):
+        name = mapping(override).get("name")
+        action = mapping(mapping(override).get("actionToUse"))
+        weakened = [a for a in WEAKENING_ACTIONS if a in action]
+        if weakened and not (weakened == ["count"] and name in countable):
+            yield f"web ACL {acl.name}: {group} overrides its rule {name} to {'/'.join(weakened)}"
 
 
 @resource_rule("WAF-METRICS", "CloudWatch metrics are on for the web ACL and every rule", T.WEB_ACL)

@@ -99,6 +99,49 @@ def _common_rules_count_only(inputs: Inputs) -> None:
             rule["overrideAction"] = {"count": {}}
 
 
+def in_group(group: str, change: Callable[[dict[str, Any]], None]) -> Callable[[Inputs], None]:
+    """Edit the managed rule group statement running ``group``."""
+
+    def change_group(inputs: Inputs) -> None:
+        for rule in inputs["rules"]:
+            statement = rule.get("statement", {}).get("managedRuleGroupStatement")
+            if statement is not None and statement.get("name") == group:
+                change(statement)
+
+    return change_group
+
+
+def override_rules(action: str, *rules: str) -> Callable[[dict[str, Any]], None]:
+    def override(statement: dict[str, Any]) -> None:
+        added = [{"name": r, "actionToUse": {action: {}}} for r in rules]
+        statement["ruleActionOverrides"] = [*statement.get("ruleActionOverrides", []), *added]
+
+    return override
+
+
+def _scope_down(statement: dict[str, Any]) -> None:
+    statement["scopeDownStatement"] = {
+        "byteMatchStatement": {
+            "fieldToMatch": {"uriPath": {}},
+            "positionalConstraint": "STARTS_WITH",
+            "searchString": "/admin",
+            "textTransformations": [{"priority": 0.0, "type": "NONE"}],
+        }
+    }
+
+
+def _exclude_rules(*rules: str) -> Callable[[dict[str, Any]], None]:
+    def exclude(statement: dict[str, Any]) -> None:
+        statement["excludedRules"] = [{"name": r} for r in rules]
+
+    return exclude
+
+
+KNOWN_BAD_INPUTS = "AWSManagedRulesKnownBadInputsRuleSet"
+COMMON = "AWSManagedRulesCommonRuleSet"
+LOG4J_RULES = ("Log4JRCE_HEADER", "Log4JRCE_QUERYSTRING", "Log4JRCE_BODY", "Log4JRCE_URIPATH")
+
+
 def _rate_window(seconds: float) -> Callable[[Inputs], None]:
     def change(inputs: Inputs) -> None:
         for rule in inputs["rules"]:
@@ -217,4 +260,40 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
 # Further ways to break a row, each one the pack once let pass: variant -> (row it must fire, stack, the mutation).
 VARIANTS: dict[str, tuple[str, str, Mutation]] = {
     "alarm-actions-disabled": ("ALARMS", "dev", edit(T.METRIC_ALARM, setting("actionsEnabled", value=False))),
+    "waf-log4j-rules-counted": (
+        "WAF-MANAGED",
+        "dev",
+        edit(T.WEB_ACL, in_group(KNOWN_BAD_INPUTS, override_rules("count", *LOG4J_RULES))),
+    ),
+    "waf-known-bad-inputs-rule-allowed": (
+        "WAF-MANAGED",
+        "dev",
+        edit(T.WEB_ACL, in_group(KNOWN_BAD_INPUTS, override_rules("allow", "JavaDeserializationRCE_BODY"))),
+    ),
+    "waf-common-rule-other-than-body-size-counted": (
+        "WAF-MANAGED",
+        "dev",
+        edit(T.WEB_ACL, in_group(COMMON, override_rules("count", "CrossSiteScripting_BODY"))),
+    ),
+    "waf-common-body-size-rule-allowed": (
+        "WAF-MANAGED",
+        "dev",
+        edit(T.WEB_ACL, in_group(COMMON, override_rules("allow", "SizeRestrictions_BODY"))),
+    ),
+    "waf-known-bad-inputs-scoped-down": (
+        "WAF-MANAGED",
+        "dev",
+        edit(T.WEB_ACL, in_group(KNOWN_BAD_INPUTS, _scope_down)),
+    ),
+    "waf-common-scoped-down": ("WAF-MANAGED", "dev", edit(T.WEB_ACL, in_group(COMMON, _scope_down))),
+    "waf-known-bad-inputs-rules-excluded": (
+        "WAF-MANAGED",
+        "dev",
+        edit(T.WEB_ACL, in_group(KNOWN_BAD_INPUTS, _exclude_rules(*LOG4J_RULES))),
+    ),
+    "waf-common-rule-excluded": (
+        "WAF-MANAGED",
+        "dev",
+        edit(T.WEB_ACL, in_group(COMMON, _exclude_rules("CrossSiteScripting_BODY"))),
+    ),
 }

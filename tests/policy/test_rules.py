@@ -6,8 +6,9 @@ import pytest
 
 from policy.adapter import evaluate
 from policy.checklist import CHECKLIST
+from policy.graph import T
 from tests.policy.conftest import ContextFactory, Graph
-from tests.policy.mutations import MUTATIONS, VARIANTS, Mutation
+from tests.policy.mutations import COMMON, MUTATIONS, VARIANTS, Mutation, edit, in_group, override_rules
 
 ROWS = sorted(MUTATIONS)
 
@@ -85,3 +86,15 @@ def test_a_variant_breaking_a_row_in_a_real_stack_graph_fires_exactly_that_row(
     assert rule not in before
     assert after - before == {rule}
     assert before <= after
+
+
+def test_counting_the_common_groups_body_size_rule_passes_waf_managed(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN the hand-built dev graph with the Common group's SizeRestrictions_BODY counted, as the real stack does
+    graph = reference_graphs["dev"]
+    counted = edit(T.WEB_ACL, in_group(COMMON, override_rules("count", "SizeRestrictions_BODY")))(graph.resources)
+    # WHEN the pack judges it
+    evaluation = evaluate(counted, make_context(graph.settings))
+    # THEN nothing fires: the function answers oversized bodies with its own 413
+    assert evaluation.rules() == set()
