@@ -44,6 +44,8 @@ UNSCOPABLE_ACTIONS = frozenset(
         "logs:DescribeLogGroups",
     }
 )
+# IAM matches action names case-insensitively ("DynamoDB:Scan" is dynamodb:Scan), so the rules compare them lowercased.
+UNSCOPABLE_LOWERCASE = frozenset(a.lower() for a in UNSCOPABLE_ACTIONS)
 IDENTITY_POLICY_TYPES = (T.ROLE_POLICY, T.IAM_POLICY)
 EXECUTION_LOG_GROUP_PREFIX = "API-Gateway-Execution-Logs_"
 AWS_MANAGED_POLICY = re.compile(r"arn:aws[a-z-]*:iam::aws:policy/(?P<path>.+)")
@@ -107,7 +109,7 @@ def no_wildcards(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     # In a key policy "*" as resource means the key itself; every action of KMS is still too much.
     for key in graph.of_type(T.KMS_KEY):
         for statement in policy_statements(key.props.get("policy")):
-            broad = [a for a in statement_values(statement, "Action") if a in ("*", "kms:*")]
+            broad = [a for a in statement_values(statement, "Action") if a.lower() in ("*", "kms:*")]
             if statement.get("Effect") == "Allow" and broad:
                 yield Finding(f"key {key.name}: its key policy allows {broad}", key.urn)
 
@@ -130,10 +132,10 @@ def _statement_problems(graph: StackGraph, statement: Mapping[str, Any]) -> Iter
     if broad:
         yield f"allows every action of {broad}"
     if "*" in resources:
-        scopable = sorted(set(actions) - UNSCOPABLE_ACTIONS)
+        scopable = sorted({a for a in actions if a.lower() not in UNSCOPABLE_LOWERCASE})
         if scopable:
             yield f"allows {scopable} on every resource ('*')"
-    if any(a.startswith("dynamodb:") for a in actions):
+    if any(a.lower().startswith("dynamodb:") for a in actions):
         foreign = [r for r in resources if graph.table_for_arn(r) is None]
         if foreign:
             yield f"DynamoDB actions reach {foreign}, not only this stack's tables and indexes"

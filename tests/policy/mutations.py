@@ -168,6 +168,20 @@ def _every_table(document: dict[str, Any]) -> None:
             return
 
 
+def _allow(action: str, resource: str) -> Callable[[Inputs], None]:
+    """Add a statement allowing ``action`` on ``resource`` to the policy document (a new one where there is none)."""
+
+    def change(inputs: Inputs) -> None:
+        document = json.loads(inputs.get("policy") or '{"Version": "2012-10-17", "Statement": []}')
+        document["Statement"] = [
+            *_as_list(document["Statement"]),
+            {"Effect": "Allow", "Action": action, "Resource": resource},
+        ]
+        inputs["policy"] = json.dumps(document)
+
+    return change
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -260,6 +274,18 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
 # Further ways to break a row, each one the pack once let pass: variant -> (row it must fire, stack, the mutation).
 VARIANTS: dict[str, tuple[str, str, Mutation]] = {
     "alarm-actions-disabled": ("ALARMS", "dev", edit(T.METRIC_ALARM, setting("actionsEnabled", value=False))),
+    "iam-dynamodb-action-in-other-case-on-every-table": (
+        "IAM-NO-STAR",
+        "dev",
+        edit(
+            T.ROLE_POLICY, _allow("DynamoDB:Scan", "arn:aws:dynamodb:us-east-1:123456789012:table/*"), _grants_dynamodb
+        ),
+    ),
+    "iam-key-policy-every-kms-action-in-other-case": (
+        "IAM-NO-STAR",
+        "prod",
+        edit(T.KMS_KEY, _allow("KMS:*", "*")),
+    ),
     "waf-log4j-rules-counted": (
         "WAF-MANAGED",
         "dev",
