@@ -69,6 +69,8 @@ class T:
     ROLE = "aws:iam/role:Role"
     ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
     ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    ROLE_POLICY_ATTACHMENTS_EXCLUSIVE = "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive"
+    POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
     KMS_KEY = "aws:kms/key:Key"
     FUNCTION = "aws:lambda/function:Function"
     PERMISSION = "aws:lambda/permission:Permission"

@@ -141,17 +141,22 @@ def _statement_problems(graph: StackGraph, statement: Mapping[str, Any]) -> Iter
             yield f"DynamoDB actions reach {foreign}, not only this stack's tables and indexes"
 
 
+# Every way pulumi_aws attaches a managed policy to a role -> the property holding the policy ARN(s).
+MANAGED_POLICY_PROPERTY = {
+    T.ROLE: "managedPolicyArns",
+    T.ROLE_POLICY_ATTACHMENT: "policyArn",
+    T.ROLE_POLICY_ATTACHMENTS_EXCLUSIVE: "policyArns",
+    T.POLICY_ATTACHMENT: "policyArn",
+}
+
+
 @resource_rule(
     "IAM-MANAGED",
     "AWS managed policies only from the allow-list (basic/VPC execution, API Gateway push to logs)",
-    T.ROLE_POLICY_ATTACHMENT,
-    T.ROLE,
+    *MANAGED_POLICY_PROPERTY,
 )
 def managed_policies(resource: ResourceLike, _: StackContext) -> Iterator[str]:
-    if resource.resource_type == T.ROLE:
-        arns = [str(a) for a in as_list(resource.props.get("managedPolicyArns"))]
-    else:
-        arns = [str(resource.props.get("policyArn", ""))]
+    arns = [str(a) for a in as_list(resource.props.get(MANAGED_POLICY_PROPERTY[resource.resource_type]))]
     for arn in arns:
         match = AWS_MANAGED_POLICY.fullmatch(arn)
         if match and match.group("path") not in ALLOWED_MANAGED_POLICIES:

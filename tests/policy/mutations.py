@@ -41,6 +41,28 @@ def edit(type_: str, change: Callable[[Inputs], None], where: Callable[[Recorded
     return mutate
 
 
+def add_beside(
+    type_: str,
+    new_type: str,
+    inputs: Callable[[RecordedResource], Inputs],
+    where: Callable[[RecordedResource], bool] = _always,
+) -> Mutation:
+    """Add a resource of ``new_type`` with ``inputs(first)`` beside the first ``type_`` that ``where`` selects (same
+    parent and dependencies)."""
+
+    def mutate(resources: list[RecordedResource]) -> list[RecordedResource]:
+        copied = copy.deepcopy(resources)
+        first = next((r for r in copied if r.type == type_ and where(r)), None)
+        if first is None:
+            raise AssertionError(f"no {type_} to add a {new_type} beside")
+        name = f"{first.name}-added"
+        urn = f"{first.urn.rsplit('::', 1)[0].replace(first.type, new_type)}::{name}"
+        copied.append(dataclasses.replace(first, urn=urn, type=new_type, name=name, inputs=inputs(first)))
+        return copied
+
+    return mutate
+
+
 def drop(type_: str, where: Callable[[RecordedResource], bool] = _always) -> Mutation:
     """Remove the first resource of ``type_`` that ``where`` selects (links to it vanish, as in CrossGuard)."""
 
@@ -182,6 +204,19 @@ def _allow(action: str, resource: str) -> Callable[[Inputs], None]:
     return change
 
 
+ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def _attach_to_roles(attachment: RecordedResource) -> Inputs:
+    """An aws.iam.PolicyAttachment of AdministratorAccess to the role ``attachment`` attaches a policy to."""
+    return {"policyArn": ADMINISTRATOR_ACCESS, "roles": [attachment.inputs["role"]]}
+
+
+def _attach_exclusively(attachment: RecordedResource) -> Inputs:
+    """An aws.iam.RolePolicyAttachmentsExclusive holding ``attachment``'s policy and AdministratorAccess."""
+    return {"roleName": attachment.inputs["role"], "policyArns": [attachment.inputs["policyArn"], ADMINISTRATOR_ACCESS]}
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -285,6 +320,16 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
         "IAM-NO-STAR",
         "prod",
         edit(T.KMS_KEY, _allow("KMS:*", "*")),
+    ),
+    "iam-policy-attachment-of-administrator-access": (
+        "IAM-MANAGED",
+        "dev",
+        add_beside(T.ROLE_POLICY_ATTACHMENT, T.POLICY_ATTACHMENT, _attach_to_roles),
+    ),
+    "iam-exclusive-role-attachments-with-administrator-access": (
+        "IAM-MANAGED",
+        "dev",
+        add_beside(T.ROLE_POLICY_ATTACHMENT, T.ROLE_POLICY_ATTACHMENTS_EXCLUSIVE, _attach_exclusively),
     ),
     "waf-log4j-rules-counted": (
         "WAF-MANAGED",
