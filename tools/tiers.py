@@ -158,6 +158,11 @@ def _render_changes(
             notes.append(f"- **{stack}**: new stack file (not in `{base_ref}`)")
         elif stack not in current:
             notes.append(f"- **{stack}**: stack file removed")
+        elif after is None:
+            notes.append(
+                f"- **{stack}**: the stack file is invalid (errors under *Invalid stack files*), "
+                f"so it was not compared with `{base_ref}`"
+            )
         elif before.settings is None:
             notes.append(f"- **{stack}**: the stack file at `{base_ref}` was invalid; compare by hand")
         elif after is not None:

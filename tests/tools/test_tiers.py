@@ -109,3 +109,21 @@ def test_an_invalid_stack_file_is_reported_and_fails(repo: Path, capsys: pytest.
 def test_an_unknown_base_ref_fails(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--base", "no-such-ref", "--root", str(repo)]) == 2
     assert "cannot resolve 'no-such-ref'" in capsys.readouterr().err
+
+
+def test_an_invalid_stack_file_is_said_to_be_not_compared_rather_than_unchanged(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN dev's stack file made invalid, and prod's unchanged
+    def too_fast(config: dict) -> None:
+        config["tiered-api:plans"]["premium"]["throttle"]["rateLimit"] = 1000
+
+    _edit(repo / "Pulumi.dev.yaml", too_fast)
+    # WHEN the review compares with the last commit
+    assert main(["--base", "HEAD", "--root", str(repo)]) == 2
+    # THEN the changes say dev was not compared, instead of claiming nothing changed
+    changes = capsys.readouterr().out.split("### Changes", 1)[1].split("###", 1)[0]
+    assert "No effective setting changes" not in changes
+    assert (
+        "- **dev**: the stack file is invalid (errors under *Invalid stack files*), so it was not compared" in changes
+    )
