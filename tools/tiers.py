@@ -127,7 +127,13 @@ def changes(stack: str, before: StackSettings, after: StackSettings) -> list[Cha
     return found
 
 
-def render(current: Mapping[str, StackState], base: Mapping[str, StackState] | None, base_ref: str | None) -> str:
+def render(
+    current: Mapping[str, StackState],
+    base: Mapping[str, StackState] | None,
+    base_ref: str | None,
+    base_problem: str | None = None,
+) -> str:
+    """The review; ``base_problem`` says why the stack files at ``base_ref`` could not be read (no comparison then)."""
     lines = ["## Tier review" + (f": `{base_ref}` → this change" if base_ref else ""), ""]
     problems = {stack: state.problem for stack, state in current.items() if state.problem}
     if problems:
@@ -135,7 +141,9 @@ def render(current: Mapping[str, StackState], base: Mapping[str, StackState] | N
         lines += [f"```\n{problem}\n```" for problem in problems.values()]
         lines.append("")
     valid = {stack: state.settings for stack, state in current.items() if state.settings is not None}
-    if base is not None:
+    if base_problem is not None:
+        lines += ["### Changes", "", f"Not compared with `{base_ref}`: {base_problem}", ""]
+    elif base is not None:
         lines += _render_changes(valid, current, base, base_ref or "base")
     lines += _render_limits(valid)
     lines += _render_warnings(valid, base)
@@ -215,18 +223,20 @@ def main(argv: list[str] | None = None) -> int:
         for stack in stack_names(root)
     }
     base = None
+    base_problem = None
     if args.base:
         try:
             at_base = _stacks_at(root, args.base)
         except ValueError as error:
+            base_problem = str(error)
             print(error, file=sys.stderr)
-            return 2
-        base = {
-            stack: _load(stack, _text_at(root, args.base, stack), f"{args.base}:{stack_file_name(stack)}")
-            for stack in at_base
-        }
-    print(render(current, base, args.base), end="")
-    return 2 if any(state.problem for state in current.values()) else 0
+        else:
+            base = {
+                stack: _load(stack, _text_at(root, args.base, stack), f"{args.base}:{stack_file_name(stack)}")
+                for stack in at_base
+            }
+    print(render(current, base, args.base, base_problem), end="")
+    return 2 if base_problem or any(state.problem for state in current.values()) else 0
 
 
 if __name__ == "__main__":

@@ -127,3 +127,12 @@ def test_an_invalid_stack_file_is_said_to_be_not_compared_rather_than_unchanged(
     assert (
         "- **dev**: the stack file is invalid (errors under *Invalid stack files*), so it was not compared" in changes
     )
+
+
+def test_an_unknown_base_ref_is_explained_in_the_review(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a base ref git does not know
+    # WHEN the review runs against it
+    assert main(["--base", "no-such-ref", "--root", str(repo)]) == 2
+    # THEN the Markdown (the PR comment) says why nothing was compared
+    changes = capsys.readouterr().out.split("### Changes", 1)[1].split("###", 1)[0]
+    assert "Not compared with `no-such-ref`: git cannot resolve 'no-such-ref'" in changes
