@@ -7,6 +7,7 @@ are (never by generated names), so the same table breaks the hand-built graph an
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -57,7 +58,7 @@ def add_beside(
             raise AssertionError(f"no {type_} to add a {new_type} beside")
         name = f"{first.name}-added"
         urn = f"{first.urn.rsplit('::', 1)[0].replace(first.type, new_type)}::{name}"
-        copied.append(dataclasses.replace(first, urn=urn, type=new_type, name=name, inputs=inputs(first)))
+        copied.append(dataclasses.replace(first, urn=urn, type=new_type, name=name, inputs=inputs(first), outputs=None))
         return copied
 
     return mutate
