@@ -62,6 +62,10 @@ HOST: Final = "127.0.0.1"
 HANDLER: Final = "handler.app.lambda_handler"
 SEED_BODY: Final = '{"year":"2023","title":"kkkg","id":"12"}'
 _SUPERVISE_SECONDS: Final = 0.5
+# The banner's last line, printed once the state file is written and the API answers; and what the supervisor
+# says once a restarted DynamoDB Local answers again. Tests and scripts wait for these lines.
+READY_LINE: Final = "Ctrl-C stops everything."
+DYNAMODB_BACK_LINE: Final = "DynamoDB Local is back"
 # API Gateway's payload limit: larger requests are refused before anything reads them.
 MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
 _HOP_BY_HOP: Final = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
@@ -360,7 +364,7 @@ class LocalStack:
                 f"-H 'x-api-key: {key.value}' -d {shlex.quote(SEED_BODY)}"
             )
             lines += ["  Try the seeds' request:", f"    {curl}"]
-        lines.append("  Ctrl-C stops everything.")
+        lines.append(f"  {READY_LINE}")
         self._out.write("\n".join(lines) + "\n")
         self._out.flush()
 
@@ -377,6 +381,7 @@ class LocalStack:
                 _say(f"DynamoDB Local did not restart ({str(error).splitlines()[0]}); retrying")
                 continue
             self._write_state()
+            _say(f"{DYNAMODB_BACK_LINE} on {dynamodb.endpoint_url}")
 
     def close(self) -> None:
         if self._serving is not None:

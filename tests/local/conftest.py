@@ -14,17 +14,18 @@ import select
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import yaml
 
 from components.settings import NAMESPACE
 from local.dynamodb_local import free_port
+from local.server import READY_LINE
 from tools.mocks import ROOT, read_stack_config
 
 SEED_BODY = {"year": "2023", "title": "kkkg", "id": "12"}
@@ -81,12 +82,53 @@ class Answer:
         return body.get("message") if isinstance(body, dict) else None
 
 
+class OutputLines:
+    """The server's output, copied line by line into its log file by a thread that wakes whoever waits for a line."""
+
+    def __init__(self, stream: IO[bytes], log_file: Path) -> None:
+        self._changed = threading.Condition()
+        self._lines: list[str] = []
+        self._ended = False
+        self._copier = threading.Thread(target=self._copy, args=(stream, log_file), daemon=True)
+        self._copier.start()
+
+    def _copy(self, stream: IO[bytes], log_file: Path) -> None:
+        with stream, log_file.open("ab") as sink:
+            for line in stream:
+                sink.write(line)
+                sink.flush()
+                with self._changed:
+                    self._lines.append(line.decode(errors="replace"))
+                    self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float, after: int = 0) -> int | None:
+        """The index of the first line from ``after`` on that holds ``text``, once printed; ``None`` if the output
+        ends or ``timeout`` passes first."""
+        found: list[int] = []
+
+        def printed() -> bool:
+            found[:] = [n for n, line in enumerate(self._lines[after:], start=after) if text in line][:1]
+            return bool(found) or self._ended
+
+        with self._changed:
+            self._changed.wait_for(printed, timeout)
+        return found[0] if found else None
+
+    def join(self, timeout: float) -> None:
+        """Until the output ends: when the server and every process it started (holding its stdout) are gone."""
+        self._copier.join(timeout)
+
+
 @dataclass
 class LocalServer:
     process: subprocess.Popen[bytes]
     port: int
     state_dir: Path
     output: Path
+    lines: OutputLines
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -135,11 +177,12 @@ class LocalServer:
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:
-                return self.process.wait(timeout)
+                self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
                 raise
+        self.lines.join(timeout)
         return self.process.returncode
 
 
@@ -149,29 +192,24 @@ def start_server(directory: Path, config: dict[str, Any]) -> LocalServer:
     state_dir = directory / "state"
     output = directory / "server.log"
     port = free_port()
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            server_command(config_file, port, state_dir),
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            # Its own process group, as in a terminal: a test can press "Ctrl-C" on it without hitting pytest.
-            start_new_session=True,
-        )
-    server = LocalServer(process=process, port=port, state_dir=state_dir, output=output)
-    state_file = state_dir / "dev.json"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while not state_file.exists():
-        if time.monotonic() > deadline:
-            server.stop()
-            raise AssertionError(f"local stack not ready in {STARTUP_SECONDS} s:\n{server.log_text()}")
-        try:
-            code = process.wait(timeout=0.05)
-        except subprocess.TimeoutExpired:
-            continue
-        raise AssertionError(f"local stack exited with {code}:\n{server.log_text()}")
+    process = subprocess.Popen(
+        server_command(config_file, port, state_dir),
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # Its own process group, as in a terminal: a test can press "Ctrl-C" on it without hitting pytest.
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    server = LocalServer(
+        process=process, port=port, state_dir=state_dir, output=output, lines=OutputLines(process.stdout, output)
+    )
+    # The banner comes last, once the state file is written and the API answers.
+    if server.lines.wait_for(READY_LINE, STARTUP_SECONDS) is None:
+        code = server.stop()
+        raise AssertionError(f"local stack not ready in {STARTUP_SECONDS} s (exit {code}):\n{server.log_text()}")
     server.read_state()
     return server
 
