@@ -59,6 +59,8 @@ class GatewayAnswer:
     message: str
     error_type: str
     response_type: str
+    customisable: bool = True
+    """Whether a stage's gateway responses can change its body (AWS does not let them for every type)."""
 
 
 WAF_FILTERED = GatewayAnswer(403, "Forbidden", "ForbiddenException", "WAF_FILTERED")
@@ -72,8 +74,9 @@ QUOTA_EXCEEDED = GatewayAnswer(429, "Limit Exceeded", "LimitExceededException", 
 BAD_REQUEST_BODY = GatewayAnswer(400, "Invalid request body", "BadRequestException", "BAD_REQUEST_BODY")
 # A body over API Gateway's 10 MB payload limit. AWS does not support customising this response type: its body
 # stays AWS's own whatever DEFAULT_4XX says, while its headers and access-log line are those of any gateway answer.
-REQUEST_TOO_LARGE = GatewayAnswer(413, "Request Too Long", "BadRequestException", "REQUEST_TOO_LARGE")
-_NOT_CUSTOMISABLE = frozenset({REQUEST_TOO_LARGE.response_type})
+REQUEST_TOO_LARGE = GatewayAnswer(
+    413, "Request Too Long", "BadRequestException", "REQUEST_TOO_LARGE", customisable=False
+)
 
 
 def missing_parameters(names: list[str]) -> GatewayAnswer:
@@ -211,7 +214,7 @@ class Gateway:
     def template(self, answer: GatewayAnswer) -> str:
         """The body template of ``answer``: its response type's, else the DEFAULT_4XX/5XX one, else AWS's (always
         AWS's for a response type a stage cannot customise)."""
-        if answer.response_type in _NOT_CUSTOMISABLE:
+        if not answer.customisable:
             return AWS_DEFAULT_TEMPLATE
         family = "DEFAULT_5XX" if answer.status >= 500 else "DEFAULT_4XX"
         for response_type in (answer.response_type, family):

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -93,12 +93,39 @@ class LocalApi:
         self._domain_name = domain_name
 
     def handle(
-        self, method: str, target: str, headers: Sequence[tuple[str, str]], source_ip: str, body: bytes
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], source_ip: str, body: bytes | None
     ) -> Reply:
+        """One request, as API Gateway answers it; ``body`` is ``None`` when it is over the payload limit (left
+        unread)."""
         received = time.time()
         path, _, query = target.partition("?")
         lowered = {name.lower(): value for name, value in headers}
-        context, log = self._receive(method, path, lowered, source_ip, received)
+        context = RequestContext.new(
+            stage=self.stage,
+            api_id="local",
+            account_id=LOCAL_ACCOUNT_ID,
+            domain_name=lowered.get("host", self._domain_name),
+            source_ip=source_ip,
+            user_agent=lowered.get("user-agent"),
+            received_epoch=received,
+        )
+        log: dict[str, object] = {
+            "requestId": context.request_id,
+            "extendedRequestId": context.extended_request_id,
+            "identity.sourceIp": source_ip,
+            "identity.userAgent": context.user_agent,
+            "requestTime": request_time(received),
+            "requestTimeEpoch": int(received * 1000),
+            "httpMethod": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "stage": self.stage,
+            "apiId": context.api_id,
+            "domainName": context.domain_name,
+            "wafResponseCode": "WAF_ALLOW",
+        }
+        if body is None:
+            return self._answer(REQUEST_TOO_LARGE, context, log, received)
         decision = self._gateway.admit(IncomingRequest(method, path, query, lowered, source_ip, body))
         if decision.api_key is not None:
             log["identity.apiKeyId"] = decision.api_key.id
@@ -129,43 +156,6 @@ class LocalApi:
         if not any(name.lower() == "content-type" for name, _ in reply_headers):
             reply_headers.append(("Content-Type", "application/json"))
         return self._reply(response.status, reply_headers, response.body, context, log, received)
-
-    def refuse_too_large(self, method: str, target: str, headers: Sequence[tuple[str, str]], source_ip: str) -> Reply:
-        """A request whose body is over API Gateway's payload limit: answered before anything reads the body."""
-        received = time.time()
-        lowered = {name.lower(): value for name, value in headers}
-        context, log = self._receive(method, target.partition("?")[0], lowered, source_ip, received)
-        return self._answer(REQUEST_TOO_LARGE, context, log, received)
-
-    def _receive(
-        self, method: str, path: str, headers: Mapping[str, str], source_ip: str, received: float
-    ) -> tuple[RequestContext, dict[str, object]]:
-        """The request's context and the access-log values known on arrival."""
-        context = RequestContext.new(
-            stage=self.stage,
-            api_id="local",
-            account_id=LOCAL_ACCOUNT_ID,
-            domain_name=headers.get("host", self._domain_name),
-            source_ip=source_ip,
-            user_agent=headers.get("user-agent"),
-            received_epoch=received,
-        )
-        log: dict[str, object] = {
-            "requestId": context.request_id,
-            "extendedRequestId": context.extended_request_id,
-            "identity.sourceIp": source_ip,
-            "identity.userAgent": context.user_agent,
-            "requestTime": request_time(received),
-            "requestTimeEpoch": int(received * 1000),
-            "httpMethod": method,
-            "path": path,
-            "protocol": "HTTP/1.1",
-            "stage": self.stage,
-            "apiId": context.api_id,
-            "domainName": context.domain_name,
-            "wafResponseCode": "WAF_ALLOW",
-        }
-        return context, log
 
     def _answer(self, answer: GatewayAnswer, context: RequestContext, log: dict[str, object], received: float) -> Reply:
         log.update(
@@ -224,17 +214,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_error(411, "Length Required")
             return
         length = int(self.headers.get("Content-Length") or 0)
+        body: bytes | None = None
         if length > MAX_PAYLOAD_BYTES:
             # The body stays unread, so the connection cannot carry another request.
             self.close_connection = True
-            reply = self.server.api.refuse_too_large(
-                self.command, self.path, list(self.headers.items()), self.client_address[0]
-            )
         else:
             body = self.rfile.read(length) if length > 0 else b""
-            reply = self.server.api.handle(
-                self.command, self.path, list(self.headers.items()), self.client_address[0], body
-            )
+        reply = self.server.api.handle(
+            self.command, self.path, list(self.headers.items()), self.client_address[0], body
+        )
         # Logged before the answer leaves: whoever has the answer can already find its line.
         self.server.access_log.write(reply.log)
         self._send(reply.status, reply.headers, reply.body)
