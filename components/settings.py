@@ -117,12 +117,8 @@ def _vpc_cidr(value: str) -> str:
     # str() is the canonical form: it rules out a missing prefix, netmask notation and IPv6 spellings alike.
     if interface.version != 4 or str(interface) != value or interface.network.prefixlen not in VPC_PREFIX_LENGTHS:
         raise ValueError(f"must be {allowed}")
-    try:
-        ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        raise ValueError(
-            f"must have no host bits set: the network address of this block is {interface.network}"
-        ) from None
+    if interface.ip != interface.network.network_address:
+        raise ValueError(f"must have no host bits set: the network address of this block is {interface.network}")
     return value
 
 
@@ -300,22 +296,24 @@ class StackSettings(_Settings):
     ] = Field(default_factory=dict)
 
     @property
-    def consumer_throttles(self) -> list[ThrottleSettings]:
-        """The usage-plan bucket of each consumer's key (the stack creates one key per consumer)."""
-        return [self.plans[consumer.plan].throttle for consumer in self.consumers.values()]
+    def _consumer_rates(self) -> list[float]:
+        """The plan rate of each consumer's key (the stack creates one key per consumer)."""
+        return [self.plans[consumer.plan].throttle.rate_limit for consumer in self.consumers.values()]
+
+    @property
+    def _consumer_bursts(self) -> list[int]:
+        return [self.plans[consumer.plan].throttle.burst_limit for consumer in self.consumers.values()]
 
     @property
     def api_rate_limit(self) -> float:
         """Requests per second the API as a whole can let through: the lower of every method's stage bucket
         (``API_METHOD_COUNT`` x the stage's rate) and every consumer's key at its plan's rate."""
-        per_method = API_METHOD_COUNT * self.api_gateway.throttle.rate_limit
-        return min(per_method, sum(throttle.rate_limit for throttle in self.consumer_throttles))
+        return min(API_METHOD_COUNT * self.api_gateway.throttle.rate_limit, sum(self._consumer_rates))
 
     @property
     def api_burst_limit(self) -> int:
         """Requests the API as a whole can let through at once from full buckets, as ``api_rate_limit``."""
-        per_method = API_METHOD_COUNT * self.api_gateway.throttle.burst_limit
-        return min(per_method, sum(throttle.burst_limit for throttle in self.consumer_throttles))
+        return min(API_METHOD_COUNT * self.api_gateway.throttle.burst_limit, sum(self._consumer_bursts))
 
     @property
     def lambda_required_concurrency(self) -> int:
@@ -333,18 +331,14 @@ class StackSettings(_Settings):
                 f"lambda.reservedConcurrency ({reserved}) is below what the API's rate needs: "
                 f"{_num(self.api_rate_limit)} rps x {self.lambda_.expected_duration_ms} ms = {needed} concurrent "
                 "executions; Lambda throttles the rest and API Gateway answers them 500. The API's rate is "
-                + _api_limit_reason(
-                    "rateLimit", stage.rate_limit, [throttle.rate_limit for throttle in self.consumer_throttles]
-                )
+                + _api_limit_reason("rateLimit", stage.rate_limit, self._consumer_rates)
             )
         burst = self.api_burst_limit
         if reserved is not None and reserved < burst and reserved >= needed:
             warnings.append(
                 f"lambda.reservedConcurrency ({reserved}) is below the API's burst ({burst}): a full burst arriving "
                 "at once can be throttled by Lambda (500s) rather than by API Gateway (429s). The API's burst is "
-                + _api_limit_reason(
-                    "burstLimit", stage.burst_limit, [throttle.burst_limit for throttle in self.consumer_throttles]
-                )
+                + _api_limit_reason("burstLimit", stage.burst_limit, self._consumer_bursts)
             )
         waf_rps = self.waf.rate_limit / self.waf.window_seconds
         for name, plan in self.plans.items():
