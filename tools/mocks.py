@@ -290,7 +290,6 @@ class _RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
-            outputs = pulumi.runtime.rpc.deserialize_properties(response.object) if request.custom else None
             self.recorded.append(
                 RecordedResource(
                     urn=response.urn,
@@ -302,7 +301,9 @@ class _RecordingMonitor(MockMonitor):
                     custom=request.custom,
                     protect=request.protect,
                     delete_before_replace=request.deleteBeforeReplace,
-                    outputs=None if outputs is None else _plain(outputs),
+                    outputs=_plain(pulumi.runtime.rpc.deserialize_properties(response.object))
+                    if request.custom
+                    else None,
                 )
             )
         return response

@@ -173,7 +173,7 @@ def _render_changes(
             )
         elif before.settings is None:
             notes.append(f"- **{stack}**: the stack file at `{base_ref}` was invalid; compare by hand")
-        elif after is not None:
+        else:
             rows += changes(stack, before.settings, after)
     if rows:
         lines += ["| stack | what | setting | before | after |", "|---|---|---|---|---|"]

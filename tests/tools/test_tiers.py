@@ -40,8 +40,12 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _changes_section(markdown: str) -> str:
+    return markdown.split("### Changes", 1)[1].split("###", 1)[0]
+
+
 def _change_rows(markdown: str) -> list[list[str]]:
-    section = markdown.split("### Changes", 1)[1].split("###", 1)[0]
+    section = _changes_section(markdown)
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| stack")]
     return [[cell.strip().strip("`*") for cell in row.strip("|").split("|")] for row in rows]
 
@@ -122,7 +126,7 @@ def test_an_invalid_stack_file_is_said_to_be_not_compared_rather_than_unchanged(
     # WHEN the review compares with the last commit
     assert main(["--base", "HEAD", "--root", str(repo)]) == 2
     # THEN the changes say dev was not compared, instead of claiming nothing changed
-    changes = capsys.readouterr().out.split("### Changes", 1)[1].split("###", 1)[0]
+    changes = _changes_section(capsys.readouterr().out)
     assert "No effective setting changes" not in changes
     assert (
         "- **dev**: the stack file is invalid (errors under *Invalid stack files*), so it was not compared" in changes
@@ -134,5 +138,5 @@ def test_an_unknown_base_ref_is_explained_in_the_review(repo: Path, capsys: pyte
     # WHEN the review runs against it
     assert main(["--base", "no-such-ref", "--root", str(repo)]) == 2
     # THEN the Markdown (the PR comment) says why nothing was compared
-    changes = capsys.readouterr().out.split("### Changes", 1)[1].split("###", 1)[0]
+    changes = _changes_section(capsys.readouterr().out)
     assert "Not compared with `no-such-ref`: git cannot resolve 'no-such-ref'" in changes
