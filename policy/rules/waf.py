@@ -17,11 +17,9 @@ REQUIRED_MANAGED_GROUPS = ("AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRu
 # Rule action overrides that stop a managed rule from blocking: "count" only observes, "allow" lets the request
 # through past every later rule.
 WEAKENING_ACTIONS = ("count", "allow")
-# The one rule the stack may count instead of block, by group. The Common group's SizeRestrictions_BODY blocks every
-# body over 8 KB with WAF's bare 403, standing in for the API's own 413; components/throttling.py counts it. That is
-# safe because the function refuses bodies over 16 KiB and API Gateway hands WAF bodies up to 16 KB, so the group's
-# other rules still read every body the function accepts in full. Every other rule of both groups keeps its action
-# (KnownBadInputs' Log4JRCE_* rules above all: CKV_AWS_192).
+# The one rule the stack may count instead of block, by group: Common's SizeRestrictions_BODY, whose 403 would stand
+# in for the API's own 413 (components/throttling.py says why counting it is safe). Every other rule of both groups
+# keeps its action (KnownBadInputs' Log4JRCE_* rules above all: CKV_AWS_192).
 COUNTED_RULES: Mapping[str, frozenset[str]] = {"AWSManagedRulesCommonRuleSet": frozenset({"SizeRestrictions_BODY"})}
 API_KEY_HEADER = "x-api-key"
 WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
