@@ -101,10 +101,12 @@ def test_a_throttled_request_does_not_spend_quota(gateway, clock):
     assert later[2] == Rejected(QUOTA_EXCEEDED, KEY)
 
 
-def premium_keys(settings, requests):
-    """Enough premium keys that ``requests`` spread over them never empty a key's own bucket."""
+def gateway_with_premium_keys(settings, clock, requests):
+    """A gateway with enough premium keys that ``requests`` spread over them never empty a key's own bucket, and
+    those keys."""
     count = math.ceil(requests / settings.plans["premium"].throttle.burst_limit) + 1
-    return [ApiKey(f"c{n}", "premium", f"id{n:08d}", f"{n}" * 40) for n in range(count)]
+    keys = [ApiKey(f"c{n}", "premium", f"id{n:08d}", f"{n}" * 40) for n in range(count)]
+    return Gateway(settings, {key.consumer: key for key in keys}, DEFINITION, clock), keys
 
 
 def send(gateway, keys, calls):
@@ -128,8 +130,7 @@ def test_a_methods_stage_bucket_is_shared_by_every_key(settings, clock):
     # GIVEN more keys than one stage bucket can serve, each with a full bucket of its own
     stage_burst = settings.api_gateway.throttle.burst_limit
     attempts = 2 * stage_burst
-    keys = premium_keys(settings, attempts)
-    gateway = Gateway(settings, {key.consumer: key for key in keys}, DEFINITION, clock)
+    gateway, keys = gateway_with_premium_keys(settings, clock, attempts)
     # WHEN they all call one method at once THEN together they get the stage's burst
     decisions = send(gateway, keys, [("POST", "/", "", SEED)] * attempts)
     assert sum(isinstance(d, Admitted) for d in decisions) == stage_burst
@@ -151,8 +152,7 @@ def test_each_method_gets_the_full_stage_burst(settings, clock, first, second):
     # GIVEN keys whose own buckets are out of the way, and two methods of the stage
     stage_burst = settings.api_gateway.throttle.burst_limit
     attempts = stage_burst + 5
-    keys = premium_keys(settings, 2 * attempts)
-    gateway = Gateway(settings, {key.consumer: key for key in keys}, DEFINITION, clock)
+    gateway, keys = gateway_with_premium_keys(settings, clock, 2 * attempts)
     # WHEN both methods are called past the stage's burst, interleaved
     decisions = send(gateway, keys, [first, second] * attempts)
     # THEN each admits a full stage burst: API Gateway's `*/*` throttle is a bucket per method, not per stage
@@ -164,8 +164,7 @@ def test_concrete_paths_of_one_resource_share_its_bucket(settings, clock):
     # GIVEN two items behind the one resource GET /items/{id}
     stage_burst = settings.api_gateway.throttle.burst_limit
     attempts = stage_burst + 5
-    keys = premium_keys(settings, 2 * attempts)
-    gateway = Gateway(settings, {key.consumer: key for key in keys}, DEFINITION, clock)
+    gateway, keys = gateway_with_premium_keys(settings, clock, 2 * attempts)
     # WHEN both paths are called past the stage's burst THEN together they get one burst
     decisions = send(gateway, keys, [("GET", "/items/a", "", b""), ("GET", "/items/b", "", b"")] * attempts)
     admitted = [d for d in decisions if isinstance(d, Admitted)]
