@@ -29,6 +29,15 @@ def _edit(path: Path, change) -> None:
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
+def _premium_rate(rate: float):
+    """An edit for ``_edit``: the Premium plan's throttle rate set to ``rate``."""
+
+    def change(config: dict) -> None:
+        config["tiered-api:plans"]["premium"]["throttle"]["rateLimit"] = rate
+
+    return change
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git repository holding copies of the real stack files, committed once."""
@@ -54,16 +63,10 @@ def test_raising_premiums_rate_shows_that_one_change_and_nothing_else(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN prod's Premium plan at 80 rps, then a commit raising it to 100 (the real file's value: the stage's rate)
-    def make_room(config: dict) -> None:
-        config["tiered-api:plans"]["premium"]["throttle"]["rateLimit"] = 80
-
-    _edit(repo / "Pulumi.prod.yaml", make_room)
+    _edit(repo / "Pulumi.prod.yaml", _premium_rate(80))
     _git(repo, "commit", "-q", "-am", "premium at 80 rps")
 
-    def raise_premium(config: dict) -> None:
-        config["tiered-api:plans"]["premium"]["throttle"]["rateLimit"] = 100
-
-    _edit(repo / "Pulumi.prod.yaml", raise_premium)
+    _edit(repo / "Pulumi.prod.yaml", _premium_rate(100))
     _git(repo, "commit", "-q", "-am", "premium at 100 rps")
     # WHEN the review compares with the previous commit
     status = main(["--base", "HEAD~1", "--root", str(repo)])
@@ -100,10 +103,7 @@ def test_a_change_that_adds_a_capacity_warning_is_flagged_as_new(
 
 
 def test_an_invalid_stack_file_is_reported_and_fails(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def too_fast(config: dict) -> None:
-        config["tiered-api:plans"]["premium"]["throttle"]["rateLimit"] = 1000
-
-    _edit(repo / "Pulumi.dev.yaml", too_fast)
+    _edit(repo / "Pulumi.dev.yaml", _premium_rate(1000))  # above dev's stage rate: invalid
     assert main(["--base", "HEAD", "--root", str(repo)]) == 2
     output = capsys.readouterr().out
     assert "### Invalid stack files" in output
@@ -119,10 +119,7 @@ def test_an_invalid_stack_file_is_said_to_be_not_compared_rather_than_unchanged(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN dev's stack file made invalid, and prod's unchanged
-    def too_fast(config: dict) -> None:
-        config["tiered-api:plans"]["premium"]["throttle"]["rateLimit"] = 1000
-
-    _edit(repo / "Pulumi.dev.yaml", too_fast)
+    _edit(repo / "Pulumi.dev.yaml", _premium_rate(1000))  # above dev's stage rate: invalid
     # WHEN the review compares with the last commit
     assert main(["--base", "HEAD", "--root", str(repo)]) == 2
     # THEN the changes say dev was not compared, instead of claiming nothing changed
