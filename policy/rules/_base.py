@@ -1,7 +1,7 @@
 """The two shapes a checklist row takes: a check of one resource, or a check of the whole stack's graph.
 
 A row usually takes one of them. One that needs both (a stack policy sees the resources' outputs, a resource policy
-their inputs) names its second part: that part's policy is ``<row id>-<part>``.
+their inputs) names its resource part: that part's policy is ``<row id>-<part>``.
 """
 
 from __future__ import annotations
@@ -40,11 +40,10 @@ class StackRule:
     id: str
     description: str
     check: StackCheck
-    part: str = ""
 
     @property
     def policy_name(self) -> str:
-        return f"{self.id}-{self.part}" if self.part else self.id
+        return self.id
 
 
 def resource_rule(
