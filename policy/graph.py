@@ -20,6 +20,7 @@ __all__ = [
     "StackGraph",
     "T",
     "as_list",
+    "boolean",
     "flag",
     "json_document",
     "mapping",
@@ -131,9 +132,19 @@ def plain(value: Any) -> Any:
     return value
 
 
+def boolean(value: Any) -> bool | None:
+    """A boolean as it arrives: a real one, or "true"/"false" as a string from some providers' state; None when
+    absent or anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
 def flag(value: Any) -> bool:
-    """Booleans may arrive as strings from some providers' state; only a real true counts."""
-    return value is True or (isinstance(value, str) and value.lower() == "true")
+    """Only a real true counts."""
+    return boolean(value) is True
 
 
 def number(value: Any) -> float | None:

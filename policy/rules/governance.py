@@ -15,6 +15,7 @@ from policy.graph import (
     StackGraph,
     T,
     as_list,
+    boolean,
     mapping,
     number,
     policy_statements,
@@ -212,13 +213,8 @@ def alarms(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
         elif not graph.dependencies(alarm, T.TOPIC):
             yield Finding(f"alarm {alarm.name} notifies a topic this stack does not create", alarm.urn)
         # CKV_AWS_319: with actionsEnabled false the alarm changes state but notifies nobody (absent means true).
-        if _is_false(alarm.props.get("actionsEnabled")):
+        if boolean(alarm.props.get("actionsEnabled")) is False:
             yield Finding(f"alarm {alarm.name} has actionsEnabled false: it notifies nobody", alarm.urn)
-
-
-def _is_false(value: Any) -> bool:
-    """An explicit false, as a boolean or as the string some providers' state holds."""
-    return value is False or (isinstance(value, str) and value.lower() == "false")
 
 
 def _metrics(alarm: LinkedResource) -> Iterator[tuple[str, str]]:
