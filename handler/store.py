@@ -47,6 +47,11 @@ class _ConditionFailed(Exception):
         super().__init__(_CONDITION_FAILED)
         self.response = response
 
+    @property
+    def after_retries(self) -> bool:
+        """Whether the client sent the request more than once: an earlier attempt may have been applied."""
+        return bool(self.response.get("ResponseMetadata", {}).get("RetryAttempts"))
+
 
 @contextmanager
 def _dynamodb_errors() -> Iterator[None]:
@@ -173,7 +178,7 @@ class ItemStore:
                     ExpressionAttributeNames={"#id": ITEMS_KEY},
                 )
         except _ConditionFailed as refused:
-            if not refused.response.get("ResponseMetadata", {}).get("RetryAttempts"):
+            if not refused.after_retries:
                 raise NotFoundError from None
 
     @tracer.capture_method
