@@ -57,7 +57,7 @@ def _first_ephemeral_port() -> int:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing uses right now, from below the kernel's ephemeral range.
+    """A TCP port that nothing uses right now on any address, from below the kernel's ephemeral range.
 
     A port the kernel picks (``bind(0)``) comes from the ephemeral range, where any outgoing connection on the
     machine can be given it in the second before a server binds it, or while DynamoDB Local restarts on it.
