@@ -161,7 +161,7 @@ def test_a_table_on_a_kms_key_the_stack_does_not_manage_breaks_ddb_sse_where_the
     graph = recorded_graphs["prod"]
     foreign_key = "arn:aws:kms:us-east-1:123456789012:key/not-this-stacks"
     broken = [
-        dataclasses.replace(r, dependencies=tuple(d for d in r.dependencies if "kms/key:Key" not in d))
+        dataclasses.replace(r, dependencies=tuple(d for d in r.dependencies if T.KMS_KEY not in d))
         for r in edit(T.TABLE, setting("serverSideEncryption", "kmsKeyArn", value=foreign_key))(graph.resources)
     ]
     assert "DDB-SSE" in evaluate(broken, make_context(graph.settings)).rules()
