@@ -165,7 +165,8 @@ def _is_unicode(data: Any) -> bool:
 def _body_bytes(event: APIGatewayProxyEvent) -> bytes:
     body = event.body or ""
     if not event.is_base64_encoded:
-        return body.encode()
+        # A lone surrogate (a direct invoke can pass one) goes on to the Unicode check, a 400, not a 500 here.
+        return body.encode("utf-8", "surrogatepass")
     try:
         return base64.b64decode(body, validate=True)
     except binascii.Error:

@@ -91,6 +91,16 @@ def _request_id() -> str:
     return app.current_event.request_context.request_id or app.lambda_context.aws_request_id
 
 
+def _called_prefix() -> str:
+    """What the client's URL holds before the API's own path: ``/{stage}`` on the execute-api endpoint.
+
+    A REST event's ``path`` never carries the stage; ``requestContext.path`` is the path the client called.
+    """
+    called = app.current_event.request_context.path or ""
+    path = app.current_event.path
+    return called.removesuffix(path) if called.endswith(path) else ""
+
+
 def _path_id(item_id: str) -> str:
     if not is_valid_id(item_id):
         raise _http.invalid_field("id", ID_MESSAGE)
@@ -158,7 +168,8 @@ def create_item_seed_route() -> Response:
 @app.post("/items")
 def create_item() -> Response:
     item = _create()
-    location = {"Location": f"/items/{item['id']}"}
+    # The stage too: a Location without it resolves, against the client's URL, outside the API.
+    location = {"Location": f"{_called_prefix()}/items/{item['id']}"}
     return _http.json_response(HTTPStatus.CREATED, {"message": CREATED_MESSAGE}, headers=location)
 
 
@@ -193,6 +204,10 @@ def delete_item(id: str) -> Response:
 def _no_route(_: Exception) -> Response:
     path = app.current_event.path.rstrip("/") or "/"
     allowed = tuple(method for pattern, method in _KNOWN_PATHS if pattern.match(path))
+    if app.current_event.http_method in allowed:
+        # API Gateway's {id} takes any path segment, but Powertools' <id> refuses a few characters (quote,
+        # backquote, backslash, emoji): such a request misses the very route that has its method; its id is wrong.
+        return _handled_error(_http.invalid_field("id", ID_MESSAGE))
     error = MethodNotAllowedError(allowed) if allowed else NotFoundError("No such route")
     return _handled_error(error)
 

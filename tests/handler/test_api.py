@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
 import pytest
 
 from handler.models import ErrorResponse, Item, ItemList
@@ -36,11 +38,19 @@ def test_create_stores_the_year_as_a_dynamodb_number(invoke, build_event, items_
 
 
 def test_create_on_items_route_answers_201_with_location(invoke, build_event, new_id):
-    result = invoke(build_event("POST", "/items", body={"id": new_id, "year": 1999, "title": "t"}))
+    event = build_event("POST", "/items", body={"id": new_id, "year": 1999, "title": "t"})
+
+    result = invoke(event)
 
     assert result.status == 201
     assert result.body == {"message": "Successfully inserted data!"}
-    assert result.headers["location"] == f"/items/{new_id}"
+    # Resolved against the URL the client called, as clients do (RFC 9110 10.2.2): the item, within the stage.
+    context = event["requestContext"]
+    called = f"https://{context['domainName']}{context['path']}"
+    assert (
+        urljoin(called, result.headers["location"])
+        == f"https://{context['domainName']}/{context['stage']}/items/{new_id}"
+    )
 
 
 def test_repeated_identical_create_succeeds_again_and_stores_one_item(
