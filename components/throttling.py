@@ -171,7 +171,9 @@ class ThrottlingPlans(pulumi.ComponentResource):
                 key_id=key.id,
                 key_type="API_KEY",
                 usage_plan_id=plans[settings.plan].id,
-                opts=pulumi.ResourceOptions(parent=self),
+                # usage_plan_id forces a replacement, and AWS keeps a key in one plan per API stage: a tier move or
+                # rename must drop the old association first (the consumer is plan-less for a few seconds).
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
             key_ids[consumer] = key.id
         return key_ids

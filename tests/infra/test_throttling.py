@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 import pytest
@@ -111,6 +114,27 @@ def test_every_key_is_bound_to_its_consumers_tier(throttling_run: ProgramRun) ->
         key = next(k for k in throttling_run.of_type(KEY) if k.inputs["name"] == f"test-throttling-{consumer}")
         plan = _plan_of_tier(throttling_run, settings.plan)
         assert bindings[f"{key.name}-id"] == f"{plan.name}-id"  # the mocks' ids
+
+
+def test_moving_a_consumer_to_another_tier_rebinds_only_its_key_and_unbinds_it_first(
+    throttling_runs: dict[str, ProgramRun], stack_config: Callable[[str], dict[str, Any]]
+) -> None:
+    # GIVEN prod with one consumer moved to another tier in its stack file
+    before = throttling_runs["prod"]
+    consumer, settings = next(iter(before.settings.consumers.items()))
+    config = stack_config("prod")
+    config["tiered-api:consumers"][consumer]["plan"] = next(t for t in before.settings.plans if t != settings.plan)
+
+    after = _run_throttling(stack_settings("prod", config))
+
+    # THEN its key stays the same resource (its AWS-generated value is kept) and only its binding changes plan:
+    # a replacement, since usagePlanId cannot be updated. AWS keeps a key in one plan per stage, so the old binding
+    # must go before the new one is created, or the create is refused and `pulumi up` fails.
+    assert {k.name for k in after.of_type(KEY)} == {k.name for k in before.of_type(KEY)}
+    old_plans = {b.name: b.inputs["usagePlanId"] for b in before.of_type(PLAN_KEY)}
+    moved = [b for b in after.of_type(PLAN_KEY) if b.inputs["usagePlanId"] != old_plans[b.name]]
+    assert [b.name for b in moved] == [f"test-throttling-plan-key-{consumer}"]
+    assert moved[0].delete_before_replace is True
 
 
 def test_api_key_ids_are_the_bound_key_ids_one_per_consumer(throttling_run: ProgramRun) -> None:
