@@ -208,7 +208,10 @@ class DataTier(pulumi.ComponentResource):
     def __init__(self, name: str, args: DataTierArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tieredapi:data:DataTier", name, None, opts)
         tags = dict(args.tags)
-        self.kms_key_arn = self._build_key(name, tags) if args.settings.customer_managed_key else None
+        # Where the stack keeps its data (deletion protection), Pulumi refuses to delete or replace the tables and
+        # their key too: a replacement would repoint the function at a new, empty table before failing to delete.
+        guarded = pulumi.ResourceOptions(parent=self, protect=args.settings.deletion_protection)
+        self.kms_key_arn = self._build_key(name, tags, guarded) if args.settings.customer_managed_key else None
         encryption: dict[str, Any] = {"enabled": True}
         if self.kms_key_arn is not None:
             encryption["kms_key_arn"] = self.kms_key_arn
@@ -224,14 +227,14 @@ class DataTier(pulumi.ComponentResource):
             **durable,
             stream_enabled=True,
             stream_view_type="NEW_AND_OLD_IMAGES",
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=guarded,
         )
         rate_limit = aws.dynamodb.Table(
             f"{name}-rate-limit",
             **table_schema_args(RATE_LIMIT_TABLE),
             **durable,
             ttl={"attribute_name": RATE_LIMIT_TTL_ATTRIBUTE, "enabled": True},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=guarded,
         )
         self.items_table_name = items.name
         self.items_table_arn = items.arn
@@ -251,7 +254,7 @@ class DataTier(pulumi.ComponentResource):
             outputs["kms_key_arn"] = self.kms_key_arn
         self.register_outputs(outputs)
 
-    def _build_key(self, name: str, tags: dict[str, str]) -> pulumi.Output[str]:
+    def _build_key(self, name: str, tags: dict[str, str], opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
         identity = aws.get_caller_identity()
         key = aws.kms.Key(
             f"{name}-tables",
@@ -259,6 +262,6 @@ class DataTier(pulumi.ComponentResource):
             enable_key_rotation=True,
             policy=table_key_policy(identity.account_id, aws.get_partition().partition, aws.get_region().region),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=opts,
         )
         return key.arn
