@@ -12,6 +12,7 @@ import re
 import socket
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
@@ -86,6 +87,12 @@ def test_the_seeds_request_with_a_key_creates_the_item_and_it_reads_back(server)
     read = server.request("GET", "/items/12", key=server.key("seeds-client"), source_ip="127.0.1.2")
     assert (created.status, created.json) == (201, {"message": "Successfully inserted data!"})
     assert (read.status, read.json) == (200, {"id": "12", "year": 2023, "title": "kkkg"})
+
+
+def test_a_created_items_location_resolves_to_the_item_within_the_stage(server):
+    created = server.request("POST", "/items", {**SEED_BODY, "id": "located"}, server.key("seeds-client"), "127.0.1.5")
+    location = urljoin(f"{server.url}/items", created.headers["location"])
+    assert (created.status, location) == (201, f"{server.url}/items/located")
 
 
 def test_a_route_api_gateway_does_not_have_answers_missing_authentication_token(server):
