@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.api import METRICS_NAMESPACE, SERVICE_NAME
 from components.data import (
     ITEMS_INDEX_OPERATIONS,
     ITEMS_TABLE_OPERATIONS,
@@ -21,6 +22,7 @@ from components.data import (
     key_administration_statement,
 )
 from components.settings import AlarmSettings, LambdaSettings
+from handler.contract import Metric
 
 __all__ = [
     "AlarmDefinition",
@@ -98,6 +100,7 @@ def alarm_thresholds(alarms: AlarmSettings, lambda_settings: LambdaSettings) -> 
         "dynamodb-throttles": _ANY,
         "dynamodb-system-errors": _ANY,
         "waf-blocked": float(alarms.waf_blocked_requests),
+        "rate-limiter-failed-open": _ANY,
     }
     if lambda_settings.concurrency_alarm_threshold is not None:
         thresholds["lambda-concurrency"] = lambda_settings.concurrency_alarm_threshold
@@ -172,7 +175,13 @@ def alarm_definitions(args: ObservabilityArgs) -> list[AlarmDefinition]:
                 "metric_queries": [
                     _query("errors4xx", "AWS/ApiGateway", "4XXError", api, period),
                     _query("requests", "AWS/ApiGateway", "Count", api, period),
-                    {"id": "share", "expression": "errors4xx / requests", "label": "4XX share", "return_data": True},
+                    {
+                        "id": "share",
+                        # Quiet periods (a lone scanner's 403) would read as a 100 % share: count only with traffic.
+                        "expression": f"IF(requests >= {args.alarms.api_4xx_min_requests}, errors4xx / requests, 0)",
+                        "label": "4XX share",
+                        "return_data": True,
+                    },
                 ]
             },
         ),
@@ -191,7 +200,8 @@ def alarm_definitions(args: ObservabilityArgs) -> list[AlarmDefinition]:
                 )
                 for operation in _TABLE_OPERATIONS[table_key]
             ]
-            total = ", ".join(query["id"] for query in queries)
+            # AWS/DynamoDB alarms ignore TreatMissingData: without FILL an alarm never returns to OK.
+            total = ", ".join(f"FILL({query['id']}, 0)" for query in queries)
             queries.append({"id": "total", "expression": f"SUM([{total}])", "label": metric_name, "return_data": True})
             definitions.append(
                 AlarmDefinition(
@@ -204,14 +214,22 @@ def alarm_definitions(args: ObservabilityArgs) -> list[AlarmDefinition]:
     definitions.append(
         AlarmDefinition(
             "waf-blocked",
-            "Requests blocked by the WAF per-IP rate rule",
+            "Requests blocked by the WAF: per-IP rate rule and managed rule groups",
             thresholds["waf-blocked"],
             single(
                 "AWS/WAFV2",
                 "BlockedRequests",
-                {"WebACL": args.web_acl_name, "Region": args.region, "Rule": args.rate_rule_metric_name},
+                {"WebACL": args.web_acl_name, "Region": args.region, "Rule": "ALL"},
                 "Sum",
             ),
+        )
+    )
+    definitions.append(
+        AlarmDefinition(
+            "rate-limiter-failed-open",
+            "The app rate limiter could not reach its table and admitted requests unchecked",
+            thresholds["rate-limiter-failed-open"],
+            single(METRICS_NAMESPACE, Metric.RATE_LIMITER_FAILED_OPEN, {"service": SERVICE_NAME}, "Sum"),
         )
     )
     return definitions
@@ -294,6 +312,10 @@ def dashboard_body(targets: MetricTargets, alarms: AlarmSettings, lambda_setting
             for label, name, operation in dynamodb_operations
         ]
 
+    def emf(metric: Metric) -> list[Any]:
+        extra = ["function_name", targets.function_name] if metric is Metric.COLD_START else []
+        return [METRICS_NAMESPACE, metric.value, "service", SERVICE_NAME, *extra, {"stat": "Sum"}]
+
     def waf(metric_name: str, rule: str) -> list[Any]:
         return ["AWS/WAFV2", metric_name, "WebACL", targets.web_acl_name, "Region", targets.region, "Rule", rule]
 
@@ -373,6 +395,17 @@ def dashboard_body(targets: MetricTargets, alarms: AlarmSettings, lambda_setting
             [[*waf("BlockedRequests", targets.rate_rule_metric_name), {"stat": "Sum"}]],
             {"alarm": thresholds["waf-blocked"]},
         ),
+        ("Handler: cold starts and items created", [emf(Metric.COLD_START), emf(Metric.ITEMS_CREATED)], {}),
+        (
+            "Handler: rejected requests",
+            [emf(Metric.RATE_LIMITED), emf(Metric.VALIDATION_FAILURES)],
+            {},
+        ),
+        (
+            "Handler: rate limiter degraded",
+            [emf(Metric.RATE_LIMITER_FAILED_OPEN), emf(Metric.RATE_LIMITER_FAILED_CLOSED)],
+            {"alarm": thresholds["rate-limiter-failed-open"]},
+        ),
     ]
     body = {
         "widgets": [
@@ -416,6 +449,8 @@ class Observability(pulumi.ComponentResource):
                 threshold=definition.threshold,
                 evaluation_periods=1,
                 treat_missing_data="notBreaching",
+                # With few requests p99 is the slowest one (a cold start): judge percentiles on enough samples only.
+                evaluate_low_sample_count_percentiles="ignore" if "extended_statistic" in definition.metric else None,
                 alarm_actions=[topic.arn],
                 ok_actions=[topic.arn],
                 tags=tags,

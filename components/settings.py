@@ -272,6 +272,7 @@ class AlarmSettings(_Settings):
     api_5xx: PositiveCount = Field(default=1, alias="api5xx")
     api_latency_p99_ms: Annotated[int, Field(ge=1)] = 2000
     api_4xx_share: Annotated[float, Field(gt=0, le=1)] = Field(default=0.1, alias="api4xxShare")
+    api_4xx_min_requests: PositiveCount = Field(default=20, alias="api4xxMinRequests")
     waf_blocked_requests: PositiveCount = 100
 
 

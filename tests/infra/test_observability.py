@@ -9,9 +9,11 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.api import METRICS_NAMESPACE, SERVICE_NAME
 from components.data import ITEMS_INDEX_OPERATIONS, ITEMS_TABLE_OPERATIONS, RATE_LIMIT_TABLE_OPERATIONS
 from components.observability import MetricTargets, Observability, ObservabilityArgs, dashboard_body
 from components.settings import StackSettings
+from handler.contract import Metric
 from tools.mocks import ProgramRun, RecordedResource, run_components, stack_settings
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -165,7 +167,9 @@ def test_4xx_share_alarm_divides_4xx_answers_by_requests(run: ProgramRun) -> Non
         for q in by_metric.values()
     )
     (result,) = [q for q in queries if q.get("returnData")]
-    assert result["expression"].replace(" ", "") == f"{by_metric['4XXError']['id']}/{by_metric['Count']['id']}"
+    errors, requests = by_metric["4XXError"]["id"], by_metric["Count"]["id"]
+    minimum = run.settings.alarms.api_4xx_min_requests
+    assert result["expression"].replace(" ", "") == f"IF({requests}>={minimum},{errors}/{requests},0)"
     assert alarm.get("threshold") == run.settings.alarms.api_4xx_share
 
 
@@ -188,10 +192,38 @@ def test_dynamodb_alarms_sum_every_operation_the_handler_performs_per_table(run:
     }
 
 
-def test_waf_alarm_counts_the_rate_rules_blocks(run: ProgramRun) -> None:
+@pytest.mark.parametrize("metric_name", ["ThrottledRequests", "SystemErrors"])
+def test_dynamodb_alarms_count_a_missing_datapoint_as_zero_so_they_can_return_to_ok(
+    run: ProgramRun, metric_name: str
+) -> None:
+    # Alarms on AWS/DynamoDB metrics ignore treat_missing_data and keep their state while a metric is missing,
+    # and these two are only published when something happens.
+    for alarm in _math_alarms(run, metric_name):
+        (result,) = [q for q in alarm.get("metricQueries") if q.get("returnData")]
+        expression = result["expression"].replace(" ", "")
+        for query in (q for q in alarm.get("metricQueries") if "metric" in q):
+            assert f"FILL({query['id']},0)" in expression
+
+
+def test_percentile_alarms_ignore_periods_with_too_few_requests(run: ProgramRun) -> None:
+    # Otherwise, in a quiet period, "p99" is the one slowest request, a cold start.
+    for namespace, metric_name in (("AWS/ApiGateway", "Latency"), ("AWS/Lambda", "Duration")):
+        assert _metric_alarm(run, namespace, metric_name).get("evaluateLowSampleCountPercentiles") == "ignore"
+    assert _metric_alarm(run, "AWS/Lambda", "Errors").get("evaluateLowSampleCountPercentiles") is None
+
+
+def test_rate_limiter_failing_open_raises_an_alarm(run: ProgramRun) -> None:
+    alarm = _metric_alarm(run, METRICS_NAMESPACE, Metric.RATE_LIMITER_FAILED_OPEN.value)
+
+    assert alarm.get("dimensions") == {"service": SERVICE_NAME}
+    assert alarm.get("statistic") == "Sum"
+    assert alarm.get("threshold") == 1
+
+
+def test_waf_alarm_counts_the_web_acls_blocks(run: ProgramRun) -> None:
     alarm = _metric_alarm(run, "AWS/WAFV2", "BlockedRequests")
 
-    assert alarm.get("dimensions") == {"WebACL": WEB_ACL, "Region": run.settings.region, "Rule": RATE_RULE}
+    assert alarm.get("dimensions") == {"WebACL": WEB_ACL, "Region": run.settings.region, "Rule": "ALL"}
     assert alarm.get("threshold") == run.settings.alarms.waf_blocked_requests
 
 
@@ -205,6 +237,7 @@ def test_alarm_thresholds_follow_an_edited_stack_file(stack_config: Callable[[st
         "api5xx": 9,
         "apiLatencyP99Ms": 1234,
         "api4xxShare": 0.33,
+        "api4xxMinRequests": 55,
         "wafBlockedRequests": 77,
     }
     config["tiered-api:lambda"] = {
@@ -223,6 +256,7 @@ def test_alarm_thresholds_follow_an_edited_stack_file(stack_config: Callable[[st
     assert _metric_alarm(run, "AWS/ApiGateway", "5XXError").get("threshold") == 9
     assert _metric_alarm(run, "AWS/ApiGateway", "Latency").get("threshold") == 1234
     assert _math_alarms(run, "4XXError")[0].get("threshold") == pytest.approx(0.33)
+    assert "requests >= 55," in str(_math_alarms(run, "4XXError")[0].get("metricQueries"))
     assert _metric_alarm(run, "AWS/WAFV2", "BlockedRequests").get("threshold") == 77
     assert _metric_alarm(run, "AWS/Lambda", "Errors").get("period") == 300
 
@@ -299,6 +333,23 @@ def test_dashboard_shows_lambda_api_dynamodb_and_waf_metrics() -> None:
         ("AWS/WAFV2", "AllowedRequests"),
         ("AWS/WAFV2", "BlockedRequests"),
     } <= shown
+
+
+def test_dashboard_shows_the_handlers_own_metrics_for_this_service() -> None:
+    settings = stack_settings("prod")
+
+    body = dashboard_body(_targets(settings), settings.alarms, settings.lambda_)
+
+    shown = {
+        metric[1]: dict(zip(metric[2:-1:2], metric[3:-1:2], strict=True))
+        for widget in _widgets(body)
+        for metric in widget["metrics"]
+        if isinstance(metric[0], str) and metric[0] == METRICS_NAMESPACE
+    }
+    assert set(shown) == {metric.value for metric in Metric}
+    assert all(dimensions["service"] == SERVICE_NAME for dimensions in shown.values())
+    # Powertools publishes the cold start under the function's name as well.
+    assert shown[Metric.COLD_START.value]["function_name"] == FUNCTION
 
 
 def test_dashboard_metrics_point_at_this_stacks_resources() -> None:
