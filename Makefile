@@ -17,6 +17,9 @@ help:
 	@echo "make plan STACK=prod [CONFIG=f]    offline: resources and limits of a stack"
 	@echo "make openapi                       regenerate docs/openapi.json from the handler"
 	@echo "make validators                    regenerate handler/_request_validators.py from the models"
+	@echo "make dev-reset [LOCAL_STATE=.local] wipe the local stack's data and keys (stack stopped)"
+	@echo "make tiers [BASE=origin/main]      Markdown review of the limits a stack-file change moves"
+	@echo "make lint | make docs | make bench | make loadtest [SCENARIO=smoke] [URL=] [KEY=]"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
