@@ -5,7 +5,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components.api import Api, ApiArgs
+from components.api import Api, ApiArgs, service_name
 from components.data import DataTier, DataTierArgs
 from components.network import Network, NetworkArgs, availability_zones
 from components.observability import Observability, ObservabilityArgs
@@ -26,6 +26,7 @@ for warning in settings.capacity_warnings():
 zones = availability_zones(settings)
 
 name = f"{PROJECT}-{settings.stack}"
+service = service_name(settings.stack)
 tags = settings.tags
 
 data = DataTier(f"{name}-data", DataTierArgs(settings=settings.data, tags=tags))
@@ -56,6 +57,7 @@ api = Api(
         rate_limit_table_name=data.rate_limit_table_name,
         rate_limit_table_arn=data.rate_limit_table_arn,
         kms_key_arn=data.kms_key_arn,
+        service=service,
         tags=tags,
     ),
 )
@@ -83,6 +85,7 @@ observability = Observability(
         rate_rule_metric_name=throttling.rate_rule_metric_name,
         items_table_name=data.items_table_name,
         rate_limit_table_name=data.rate_limit_table_name,
+        service=service,
         region=settings.region,
         tags=tags,
     ),

@@ -113,11 +113,11 @@ def aws_environment(endpoint_url: str) -> dict[str, str]:
 def ours_environment(tables: BenchTables, *, traced: bool) -> dict[str, str]:
     """tiered-api's function environment exactly as the stack sets it (``components.api.function_environment``),
     with a limit no benchmark reaches; ``traced`` makes it believe it runs in Lambda with X-Ray active."""
-    from components.api import function_environment
+    from components.api import function_environment, service_name
     from components.settings import AppRateLimitSettings
 
     limiter = AppRateLimitSettings(requests=UNTHROTTLED_REQUESTS, window_seconds=60, fail_open=False)
-    deployed = function_environment(limiter, tables.items, tables.rate_limit)
+    deployed = function_environment(limiter, tables.items, tables.rate_limit, service_name("bench"))
     environment = {**aws_environment(tables.endpoint_url), **{name: str(value) for name, value in deployed.items()}}
     if traced:
         # What Lambda sets: Powertools' Tracer and the X-Ray SDK take these to mean "inside Lambda, sampled".

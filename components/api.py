@@ -31,7 +31,6 @@ __all__ = [
     "HANDLER_ENTRY_POINT",
     "METRICS_NAMESPACE",
     "RUNTIME",
-    "SERVICE_NAME",
     "Api",
     "ApiArgs",
     "access_log_format",
@@ -45,6 +44,7 @@ __all__ = [
     "powertools_layer_parameter",
     "redeployment_hash",
     "resource_key",
+    "service_name",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,6 @@ HANDLER_PACKAGE = ROOT / "handler"
 HANDLER_ENTRY_POINT = "handler.app.lambda_handler"
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
-SERVICE_NAME = PROJECT
 METRICS_NAMESPACE = "TieredApi"
 # Lambda's log-level filter and Powertools' own level agree, so neither silently drops the other's records.
 FUNCTION_LOG_LEVEL = "INFO"
@@ -101,6 +100,8 @@ class ApiArgs:
     rate_limit_table_name: pulumi.Input[str]
     rate_limit_table_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str] | None
+    service: str
+    """The function's Powertools service (``service_name`` of the stack)."""
     tags: Mapping[str, str]
 
 
@@ -131,10 +132,19 @@ def handler_code_files(package: Path) -> dict[str, Path]:
     return {path.relative_to(package.parent).as_posix(): path for path in files}
 
 
+def service_name(stack: str) -> str:
+    """The function's Powertools service in ``stack``: its logs' ``service`` key and its EMF metrics' dimension.
+
+    One per stack, so that stacks sharing an account and region never mix their metrics (nor trip each other's alarms).
+    """
+    return f"{PROJECT}-{stack}"
+
+
 def function_environment(
     rate_limit: AppRateLimitSettings,
     items_table_name: pulumi.Input[str],
     rate_limit_table_name: pulumi.Input[str],
+    service: str,
 ) -> dict[str, pulumi.Input[str]]:
     """The handler's environment: table names and the app limiter from settings; never a secret."""
     return {
@@ -143,7 +153,7 @@ def function_environment(
         handler_config.ENV_RATE_LIMIT_REQUESTS: str(rate_limit.requests),
         handler_config.ENV_RATE_LIMIT_WINDOW_SECONDS: str(rate_limit.window_seconds),
         handler_config.ENV_RATE_LIMIT_FAIL_OPEN: "true" if rate_limit.fail_open else "false",
-        handler_config.ENV_POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        handler_config.ENV_POWERTOOLS_SERVICE_NAME: service,
         handler_config.ENV_POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         ENV_POWERTOOLS_LOG_LEVEL: FUNCTION_LOG_LEVEL,
     }
@@ -415,7 +425,7 @@ class Api(pulumi.ComponentResource):
             vpc_config={"subnet_ids": args.subnet_ids, "security_group_ids": [args.security_group_id]},
             environment={
                 "variables": function_environment(
-                    args.app_rate_limit, args.items_table_name, args.rate_limit_table_name
+                    args.app_rate_limit, args.items_table_name, args.rate_limit_table_name, args.service
                 )
             },
             tags=tags,

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.api import METRICS_NAMESPACE, SERVICE_NAME
+from components.api import METRICS_NAMESPACE
 from components.data import (
     ITEMS_INDEX_OPERATIONS,
     ITEMS_TABLE_OPERATIONS,
@@ -59,6 +59,8 @@ class ObservabilityArgs:
     rate_rule_metric_name: str
     items_table_name: pulumi.Input[str]
     rate_limit_table_name: pulumi.Input[str]
+    service: str
+    """The function's Powertools service: the ``service`` dimension of its EMF metrics."""
     region: str
     tags: Mapping[str, str]
 
@@ -75,6 +77,7 @@ class MetricTargets:
     rate_rule_metric_name: str
     items_table_name: str
     rate_limit_table_name: str
+    service: str
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,7 @@ def alarm_definitions(args: ObservabilityArgs) -> list[AlarmDefinition]:
             "rate-limiter-failed-open",
             "The app rate limiter could not reach its table and admitted requests unchecked",
             thresholds["rate-limiter-failed-open"],
-            single(METRICS_NAMESPACE, Metric.RATE_LIMITER_FAILED_OPEN, {"service": SERVICE_NAME}, "Sum"),
+            single(METRICS_NAMESPACE, Metric.RATE_LIMITER_FAILED_OPEN, {"service": args.service}, "Sum"),
         )
     )
     return definitions
@@ -314,7 +317,7 @@ def dashboard_body(targets: MetricTargets, alarms: AlarmSettings, lambda_setting
 
     def emf(metric: Metric) -> list[Any]:
         extra = ["function_name", targets.function_name] if metric is Metric.COLD_START else []
-        return [METRICS_NAMESPACE, metric.value, "service", SERVICE_NAME, *extra, {"stat": "Sum"}]
+        return [METRICS_NAMESPACE, metric.value, "service", targets.service, *extra, {"stat": "Sum"}]
 
     def waf(metric_name: str, rule: str) -> list[Any]:
         return ["AWS/WAFV2", metric_name, "WebACL", targets.web_acl_name, "Region", targets.region, "Rule", rule]
@@ -466,7 +469,12 @@ class Observability(pulumi.ComponentResource):
             rate_limit_table_name=args.rate_limit_table_name,
         ).apply(
             lambda names: dashboard_body(
-                MetricTargets(region=args.region, rate_rule_metric_name=args.rate_rule_metric_name, **names),
+                MetricTargets(
+                    region=args.region,
+                    rate_rule_metric_name=args.rate_rule_metric_name,
+                    service=args.service,
+                    **names,
+                ),
                 args.alarms,
                 args.lambda_settings,
             )

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Final
 
-from components.api import access_log_format, api_definition, function_environment
+from components.api import access_log_format, api_definition, function_environment, service_name
 from components.settings import ConfigError, StackSettings
 from handler.config import ENV_POWERTOOLS_TRACE_DISABLED
 from handler.contract import ROUTES
@@ -274,7 +274,9 @@ class LocalStack:
         # After the tables: the first request is what creates the stack's database file.
         self._dynamodb.use_write_ahead_log()
         self._api_keys = load_api_keys(self._stack_dir / "api-keys.json", settings)
-        deployed = function_environment(settings.app_rate_limit, self._names.items_table, self._names.rate_limit_table)
+        deployed = function_environment(
+            settings.app_rate_limit, self._names.items_table, self._names.rate_limit_table, service_name(settings.stack)
+        )
         environment = {
             **{name: value for name, value in deployed.items() if isinstance(value, str)},
             **LOCAL_CREDENTIALS,

@@ -23,6 +23,7 @@ from components.api import (
     pinned_powertools_version,
     powertools_layer_parameter,
     redeployment_hash,
+    service_name,
 )
 from components.settings import StackSettings
 from handler import config as handler_config
@@ -70,6 +71,7 @@ def _run_api(settings: StackSettings) -> ProgramRun:
                 rate_limit_table_name="rate-limit",
                 rate_limit_table_arn=RATE_LIMIT_ARN,
                 kms_key_arn=KEY_ARN if s.data.customer_managed_key else None,
+                service=service_name(s.stack),
                 tags=s.tags,
             ),
         )
@@ -229,10 +231,11 @@ def test_function_environment_is_accepted_by_the_handlers_own_configuration(api_
 
 
 def test_function_environment_holds_only_the_handlers_variables_and_the_log_level() -> None:
-    environment = function_environment(stack_settings("prod").app_rate_limit, "items", "rate-limit")
+    environment = function_environment(stack_settings("prod").app_rate_limit, "items", "rate-limit", "svc")
 
     assert set(environment) == {*handler_config.REQUIRED_VARIABLES, "POWERTOOLS_LOG_LEVEL"}
     assert environment[handler_config.ENV_RATE_LIMIT_FAIL_OPEN] == "true"
+    assert environment[handler_config.ENV_POWERTOOLS_SERVICE_NAME] == "svc"
 
 
 def test_function_waits_for_its_role_permissions(api_run: ProgramRun) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.api import METRICS_NAMESPACE, SERVICE_NAME
+from components.api import METRICS_NAMESPACE
 from components.data import ITEMS_INDEX_OPERATIONS, ITEMS_TABLE_OPERATIONS, RATE_LIMIT_TABLE_OPERATIONS
 from components.observability import MetricTargets, Observability, ObservabilityArgs, dashboard_body
 from components.settings import StackSettings
@@ -23,6 +23,7 @@ WEB_ACL = "tiered-api-acl-0d42"
 RATE_RULE = "tiered-api-per-ip-rate"
 ITEMS = "items-5e1f"
 RATE_LIMIT = "rate-limit-77c0"
+SERVICE = "tiered-api-test"
 
 
 def _targets(settings: StackSettings) -> MetricTargets:
@@ -35,6 +36,7 @@ def _targets(settings: StackSettings) -> MetricTargets:
         rate_rule_metric_name=RATE_RULE,
         items_table_name=ITEMS,
         rate_limit_table_name=RATE_LIMIT,
+        service=SERVICE,
     )
 
 
@@ -53,6 +55,7 @@ def _run(settings: StackSettings) -> ProgramRun:
                 rate_rule_metric_name=targets.rate_rule_metric_name,
                 items_table_name=targets.items_table_name,
                 rate_limit_table_name=targets.rate_limit_table_name,
+                service=targets.service,
                 region=targets.region,
                 tags=settings.tags,
             ),
@@ -215,7 +218,7 @@ def test_percentile_alarms_ignore_periods_with_too_few_requests(run: ProgramRun)
 def test_rate_limiter_failing_open_raises_an_alarm(run: ProgramRun) -> None:
     alarm = _metric_alarm(run, METRICS_NAMESPACE, Metric.RATE_LIMITER_FAILED_OPEN.value)
 
-    assert alarm.get("dimensions") == {"service": SERVICE_NAME}
+    assert alarm.get("dimensions") == {"service": SERVICE}
     assert alarm.get("statistic") == "Sum"
     assert alarm.get("threshold") == 1
 
@@ -347,7 +350,7 @@ def test_dashboard_shows_the_handlers_own_metrics_for_this_service() -> None:
         if isinstance(metric[0], str) and metric[0] == METRICS_NAMESPACE
     }
     assert set(shown) == {metric.value for metric in Metric}
-    assert all(dimensions["service"] == SERVICE_NAME for dimensions in shown.values())
+    assert all(dimensions["service"] == SERVICE for dimensions in shown.values())
     # Powertools publishes the cold start under the function's name as well.
     assert shown[Metric.COLD_START.value]["function_name"] == FUNCTION
 

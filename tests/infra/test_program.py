@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ import pulumi
 import pytest
 
 import tools.mocks
+from components.api import METRICS_NAMESPACE
 from components.settings import ConfigError
 from tools.mocks import ProgramRun, RecordedResource, TieredApiMocks, run_program, stack_settings
 from tools.plan import main as plan_main
@@ -331,6 +333,21 @@ def test_function_uses_the_tables_the_program_exports(stack_run: ProgramRun) -> 
 
     assert variables["ITEMS_TABLE_NAME"] == stack_run.outputs["items_table_name"]
     assert variables["RATE_LIMIT_TABLE_NAME"] == stack_run.outputs["rate_limit_table_name"]
+
+
+def test_each_stack_watches_only_its_own_functions_metrics(stack_runs: dict[str, ProgramRun]) -> None:
+    # Stacks may share an account and region: each function's EMF metrics carry its own stack's service, and only
+    # that stack's alarms and dashboard read them.
+    services = {}
+    for stack, run in stack_runs.items():
+        service = run.one(FUNCTION).get("environment", "variables")["POWERTOOLS_SERVICE_NAME"]
+        alarms = [a for a in run.of_type(ALARM) if a.get("namespace") == METRICS_NAMESPACE]
+        widgets = json.loads(run.one(DASHBOARD).get("dashboardBody"))["widgets"]
+        charted = [m for w in widgets for m in w["properties"]["metrics"] if m[0] == METRICS_NAMESPACE]
+        assert {a.get("dimensions")["service"] for a in alarms} == {service}
+        assert {m[m.index("service") + 1] for m in charted} == {service}
+        services[stack] = service
+    assert len(set(services.values())) == len(stack_runs)
 
 
 # --- make plan ---------------------------------------------------------------------------------------------------

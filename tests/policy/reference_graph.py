@@ -252,7 +252,7 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
                 "RATE_LIMIT_REQUESTS": str(settings.app_rate_limit.requests),
                 "RATE_LIMIT_WINDOW_SECONDS": str(settings.app_rate_limit.window_seconds),
                 "RATE_LIMIT_FAIL_OPEN": str(settings.app_rate_limit.fail_open).lower(),
-                "POWERTOOLS_SERVICE_NAME": PROJECT,
+                "POWERTOOLS_SERVICE_NAME": name,
                 "POWERTOOLS_METRICS_NAMESPACE": "TieredApi",
             }
         },
