@@ -80,6 +80,8 @@ GATEWAY_RESPONSES: Mapping[str, str | None] = {
 }
 
 _VPC_ACCESS_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# Without one, a REGIONAL API's own execute-api endpoint takes TLS_1_0 (TLS 1.0 and 1.1 too).
+_TLS_POLICY = "TLS_1_2"
 _PUSH_TO_CLOUDWATCH_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 _POWERTOOLS_REQUIREMENT = re.compile(r"^aws-lambda-powertools(?:\[[^\]]*\])?==(?P<version>[0-9][0-9A-Za-z.]*)\s*$")
 
@@ -185,11 +187,14 @@ def function_policy(
         },
     ]
     if kms_key_arn is not None:
+        region = kms_key_arn.split(":")[3]
         statements.append(
             {
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                 "Resource": kms_key_arn,
+                # Only through DynamoDB: never a direct kms:Decrypt of other ciphertext under this key.
+                "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
@@ -315,6 +320,7 @@ class Api(pulumi.ComponentResource):
             name=name,
             description=f"{PROJECT}: items API",
             api_key_source=definition["apiKeySource"],
+            security_policy=_TLS_POLICY,
             endpoint_configuration={"types": definition["endpointType"]},
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
@@ -325,7 +331,8 @@ class Api(pulumi.ComponentResource):
             action="lambda:InvokeFunction",
             function=function.name,
             principal="apigateway.amazonaws.com",
-            source_arn=rest_api.execution_arn.apply(lambda arn: f"{arn}/*/*"),
+            # This stage's methods only, not any stage a console or a script adds to the API later.
+            source_arn=rest_api.execution_arn.apply(lambda arn: f"{arn}/{args.api_gateway.stage_name}/*/*"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         deployment = aws.apigateway.Deployment(

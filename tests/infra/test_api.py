@@ -280,14 +280,19 @@ def test_function_policy_grants_the_table_actions_xray_and_its_own_log_group_onl
     assert all("*" not in action for action in by_action)
 
 
-def test_function_policy_allows_the_table_key_only_when_there_is_one() -> None:
+def test_function_policy_allows_the_table_key_only_when_there_is_one_and_only_through_dynamodb() -> None:
     group = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/aws/lambda/fn"
 
     statements = function_policy(ITEMS_ARN, INDEX_ARN, RATE_LIMIT_ARN, group, KEY_ARN)["Statement"]
 
     kms = [s for s in statements if any(a.startswith("kms:") for a in s["Action"])]
     assert kms == [
-        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], "Resource": KEY_ARN}
+        {
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+            "Resource": KEY_ARN,
+            "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com"}},
+        }
     ]
 
 
@@ -314,6 +319,11 @@ def test_rest_api_is_regional_and_reads_keys_from_the_header(api_run: ProgramRun
 
     assert rest_api.get("endpointConfiguration", "types") == "REGIONAL"
     assert rest_api.inputs["apiKeySource"] == "HEADER"
+
+
+def test_rest_api_refuses_tls_below_1_2(api_run: ProgramRun) -> None:
+    # Without a policy, a regional API's own execute-api endpoint also accepts TLS 1.0 and 1.1.
+    assert api_run.one("aws:apigateway/restApi:RestApi").inputs["securityPolicy"] == "TLS_1_2"
 
 
 def test_every_route_of_the_contract_is_a_method(api_run: ProgramRun) -> None:
@@ -388,13 +398,14 @@ def test_integrations_proxy_every_method_to_the_function(api_run: ProgramRun) ->
         assert integration.inputs["uri"] == invoke_arn
 
 
-def test_invoke_permission_is_for_api_gateway_from_this_api_only(api_run: ProgramRun) -> None:
+def test_invoke_permission_is_for_api_gateway_from_this_apis_stage_only(api_run: ProgramRun) -> None:
     permission = api_run.one("aws:lambda/permission:Permission")
     rest_api = api_run.one("aws:apigateway/restApi:RestApi")
 
     assert permission.inputs["principal"] == "apigateway.amazonaws.com"
     assert permission.inputs["action"] == "lambda:InvokeFunction"
-    assert permission.inputs["sourceArn"] == f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{rest_api.name}-id/*/*"
+    stage = api_run.settings.api_gateway.stage_name
+    assert permission.inputs["sourceArn"] == f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{rest_api.name}-id/{stage}/*/*"
 
 
 def test_gateway_responses_answer_json_with_the_documented_status_codes(api_run: ProgramRun) -> None:
