@@ -231,7 +231,8 @@ class Gateway:
             if request.path != prefix and not request.path.startswith(prefix + "/"):
                 return Rejected(UNKNOWN_STAGE)
             path = request.path.removeprefix(prefix) or "/"
-            matched = self._match(request.method, path)
+            # API Gateway routes /items/ to the resource /items; the event keeps the path as called.
+            matched = self._match(request.method, path.rstrip("/") or "/")
             if matched is None:
                 return Rejected(MISSING_AUTHENTICATION_TOKEN)
             method, parameters = matched
@@ -266,7 +267,8 @@ class Gateway:
 
     def _validate(self, method: _Method, request: IncomingRequest) -> GatewayAnswer | None:
         if method.required_query:
-            present = parse_qs(request.query, keep_blank_values=True)
+            # Required means "included and not blank": parse_qs leaves out `year=` and a bare `year`.
+            present = parse_qs(request.query)
             missing = [name for name in method.required_query if name not in present]
             if missing:
                 return missing_parameters(missing)

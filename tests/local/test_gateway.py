@@ -73,6 +73,17 @@ def test_a_valid_request_is_admitted_with_its_resource_and_key(gateway):
     assert admitted == Admitted("GET", "/items/{id}", "/items/12", {"id": "12"}, KEY)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "resource"), [("GET", "/dev/items/12/", "/items/{id}"), ("POST", "/dev/items/", "/items")]
+)
+def test_a_trailing_slash_reaches_the_method_of_its_resource_and_the_path_stays_as_called(
+    gateway, method, path, resource
+):
+    admitted = gateway.admit(request(method=method, path=path, body=SEED if method == "POST" else b""))
+    assert isinstance(admitted, Admitted)
+    assert (admitted.resource_path, admitted.path) == (resource, path.removeprefix("/dev"))
+
+
 def test_waf_decides_before_anything_else(gateway):
     for _ in range(10):
         gateway.admit(request(key=None, path="/elsewhere"))
@@ -194,6 +205,13 @@ def test_a_missing_required_query_parameter_is_named(gateway):
     assert isinstance(decision, Rejected)
     assert (decision.answer.status, decision.answer.message) == (400, "Missing required request parameters: [year]")
     assert decision.api_key == KEY
+
+
+@pytest.mark.parametrize("query", ["year=", "year", "year=&limit=3"])
+def test_a_blank_required_query_parameter_counts_as_missing(gateway, query):
+    decision = gateway.admit(request(method="GET", path="/dev/items", body=b"", query=query))
+    assert isinstance(decision, Rejected)
+    assert (decision.answer.status, decision.answer.message) == (400, "Missing required request parameters: [year]")
 
 
 def test_a_listed_response_type_uses_the_stages_template(gateway):
