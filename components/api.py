@@ -79,7 +79,16 @@ GATEWAY_RESPONSES: Mapping[str, str | None] = {
     "DEFAULT_5XX": None,
 }
 
-_VPC_ACCESS_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# What Lambda checks a VPC function's role for, inline rather than AWSLambdaVPCAccessExecutionRole: that managed
+# policy also lets the function create and write to every log group in the account. None supports resource scoping.
+_ENI_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
 # Without one, a REGIONAL API's own execute-api endpoint takes TLS_1_0 (TLS 1.0 and 1.1 too).
 _TLS_POLICY = "TLS_1_2"
 _PUSH_TO_CLOUDWATCH_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
@@ -175,11 +184,13 @@ def function_policy(
     log_group_arn: str,
     kms_key_arn: str | None,
 ) -> dict[str, Any]:
-    """The function's inline policy: exactly its tables' actions, X-Ray, its own log group and the table key."""
+    """The function's only policy: exactly its tables' actions, X-Ray, its VPC network interfaces, its own log group
+    and the table key."""
     statements = [
         *handler_table_statements(items_table_arn, items_year_index_arn, rate_limit_table_arn),
         # X-Ray's write actions support no resource-level permissions: "*" is the only valid resource.
         {"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
+        {"Effect": "Allow", "Action": _ENI_ACTIONS, "Resource": "*"},
         {
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -385,12 +396,6 @@ class Api(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        vpc_access = aws.iam.RolePolicyAttachment(
-            f"{name}-function-vpc-access",
-            role=role.name,
-            policy_arn=_VPC_ACCESS_POLICY_ARN,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         policy = aws.iam.RolePolicy(
             f"{name}-function-policy",
             role=role.id,
@@ -437,7 +442,7 @@ class Api(pulumi.ComponentResource):
             },
             tags=tags,
             # Lambda checks the role's ENI permissions when it creates a VPC function.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, vpc_access, policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
         )
 
     def _build_api(

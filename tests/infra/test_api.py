@@ -241,8 +241,8 @@ def test_function_environment_holds_only_the_handlers_variables_and_the_log_leve
 def test_function_waits_for_its_role_permissions(api_run: ProgramRun) -> None:
     function = api_run.one(FUNCTION)
 
+    # Its network-interface permissions among them, which Lambda checks when it creates a VPC function.
     assert api_run.depends_on(function, api_run.named("test-api-function-policy"))
-    assert api_run.depends_on(function, api_run.named("test-api-function-vpc-access"))
 
 
 # --- the function's role -------------------------------------------------------------------------------------------
@@ -256,15 +256,14 @@ def test_function_role_is_assumed_by_lambda_only(api_run: ProgramRun) -> None:
     ]
 
 
-def test_function_role_attaches_only_the_vpc_execution_managed_policy(api_run: ProgramRun) -> None:
+def test_function_role_attaches_no_managed_policy(api_run: ProgramRun) -> None:
+    # AWSLambdaVPCAccessExecutionRole would let the function create and write to every log group in the account.
     role = api_run.named("test-api-function-role")
     attached = [
-        r.inputs["policyArn"]
-        for r in api_run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-        if r.inputs["role"] == role.name  # the mocks' role name
+        r for r in api_run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if r.inputs["role"] == role.name
     ]
 
-    assert attached == ["arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
+    assert attached == []
 
 
 def test_function_policy_grants_the_table_actions_xray_and_its_own_log_group_only() -> None:
@@ -275,6 +274,7 @@ def test_function_policy_grants_the_table_actions_xray_and_its_own_log_group_onl
     by_action = {action: s["Resource"] for s in statements for action in s["Action"]}
     assert by_action["dynamodb:Query"] == [INDEX_ARN]
     assert by_action["xray:PutTraceSegments"] == "*"
+    assert by_action["ec2:CreateNetworkInterface"] == "*"  # what Lambda checks before it creates a VPC function
     assert by_action["logs:PutLogEvents"] == [group, f"{group}:*"]
     assert not any(action.startswith("kms:") for action in by_action)
     assert all("*" not in action for action in by_action)
@@ -296,12 +296,23 @@ def test_function_policy_allows_the_table_key_only_when_there_is_one_and_only_th
     ]
 
 
-def test_recorded_function_policy_scopes_star_resources_to_xray(api_run: ProgramRun) -> None:
+def test_recorded_function_policy_scopes_star_resources_to_xray_and_the_vpc_network_interfaces(
+    api_run: ProgramRun,
+) -> None:
     statements = _policy(api_run, "test-api-function-policy")["Statement"]
 
     star = {action for s in statements if s["Resource"] == "*" for action in s["Action"]}
     dynamodb_resources = {r for s in statements if s["Action"][0].startswith("dynamodb:") for r in s["Resource"]}
-    assert star == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert star == {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    }
     assert dynamodb_resources == {ITEMS_ARN, INDEX_ARN, RATE_LIMIT_ARN}
 
 
