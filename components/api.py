@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.data import handler_table_statements
+from components.data import dynamodb_via_service, handler_table_statements
 from components.settings import PROJECT, ApiGatewaySettings, AppRateLimitSettings, LambdaSettings
 from handler import config as handler_config
 from handler.contract import ROUTES, Route
@@ -205,7 +205,7 @@ def function_policy(
                 "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                 "Resource": kms_key_arn,
                 # Only through DynamoDB: never a direct kms:Decrypt of other ciphertext under this key.
-                "Condition": {"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
+                "Condition": {"StringEquals": {"kms:ViaService": dynamodb_via_service(region)}},
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -24,6 +24,7 @@ __all__ = [
     "RATE_LIMIT_TABLE_OPERATIONS",
     "DataTier",
     "DataTierArgs",
+    "dynamodb_via_service",
     "handler_table_statements",
     "key_administration_statement",
     "table_key_policy",
@@ -153,6 +154,11 @@ def key_administration_statement(account_id: str, partition: str) -> dict[str, A
     }
 
 
+def dynamodb_via_service(region: str) -> str:
+    """``kms:ViaService`` of the KMS requests DynamoDB makes in ``region`` on a caller's behalf."""
+    return f"dynamodb.{region}.amazonaws.com"
+
+
 def table_key_policy(account_id: str, partition: str, region: str) -> str:
     """The tables' key policy: the account administers the key; principals of the account may use it only
     through DynamoDB in this region; DynamoDB itself may read the key's metadata."""
@@ -169,7 +175,7 @@ def table_key_policy(account_id: str, partition: str, region: str) -> str:
                 "Condition": {
                     "StringEquals": {
                         "kms:CallerAccount": account_id,
-                        "kms:ViaService": f"dynamodb.{region}.amazonaws.com",
+                        "kms:ViaService": dynamodb_via_service(region),
                     }
                 },
             },
