@@ -107,15 +107,13 @@ class OutputLines:
     def wait_for(self, text: str, timeout: float, after: int = 0) -> int | None:
         """The index of the first line from ``after`` on that holds ``text``, once printed; ``None`` if the output
         ends or ``timeout`` passes first."""
-        found: list[int] = []
 
-        def printed() -> bool:
-            found[:] = [n for n, line in enumerate(self._lines[after:], start=after) if text in line][:1]
-            return bool(found) or self._ended
+        def first() -> int | None:
+            return next((n for n, line in enumerate(self._lines[after:], start=after) if text in line), None)
 
         with self._changed:
-            self._changed.wait_for(printed, timeout)
-        return found[0] if found else None
+            self._changed.wait_for(lambda: first() is not None or self._ended, timeout)
+            return first()
 
     def join(self, timeout: float) -> None:
         """Until the output ends: when the server and every process it started (holding its stdout) are gone."""
