@@ -1,10 +1,12 @@
 """The function run as Lambda runs it: execution environments as worker processes.
 
 Each worker is a spawned interpreter that serves one invocation at a time and keeps its module state between
-them, like a Lambda execution environment. A worker is started on demand (a cold start: the handler module is
-imported during its first invocation, reported as ``Init Duration``) up to the function's concurrency; beyond
-that the invocation is throttled. Each worker writes its output (the handler's logs and EMF metrics, then
-Lambda's ``START``/``END``/``REPORT`` lines) to a log stream file of its own, as each environment has one.
+them, like a Lambda execution environment. A worker is started on demand (a cold start) up to the function's
+concurrency; beyond that the invocation is throttled. A new worker first runs its Init phase, importing the
+handler module, under Lambda's own limit for it rather than the function's timeout; an Init that overruns the
+limit is started again within the first invocation, under the function's timeout, as Lambda does. Each worker
+writes its output (the handler's logs and EMF metrics, then Lambda's ``START``/``END``/``REPORT`` lines, the
+first ``REPORT`` with ``Init Duration``) to a log stream file of its own, as each environment has one.
 
 This module is imported by every worker: it imports nothing heavy at module level.
 """
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "FunctionConfig",
@@ -41,6 +43,8 @@ __all__ = [
 
 # Variables of the parent's environment a function must never see: the machine's own AWS identity.
 _SCRUBBED_PREFIXES = ("AWS_",)
+# Lambda's limit on an on-demand environment's Init phase, separate from the function's timeout.
+INIT_LIMIT_SECONDS: Final = 10.0
 
 
 class LambdaThrottled(Exception):
@@ -62,6 +66,7 @@ class FunctionConfig:
     region: str
     account_id: str
     log_dir: Path
+    init_limit_seconds: float = INIT_LIMIT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,16 @@ def _serve(connection: Connection, config: FunctionConfig, log_stream: str) -> N
     )
     log = (config.log_dir / f"{log_stream.replace('/', '-')}.log").open("a", buffering=1)
     sys.stdout = sys.stderr = log
-    handler: Any = None
+    started = time.perf_counter()
+    try:
+        module_name, function_name = config.handler.rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), function_name)
+    except Exception as error:  # noqa: BLE001 (Lambda reports any init failure)
+        traceback.print_exc()
+        connection.send(("init_error", f"{type(error).__name__}: {error}"))
+        return
+    init_ms: float | None = (time.perf_counter() - started) * 1000
+    connection.send(("initialised", None))
     while True:
         try:
             request = connection.recv()
@@ -117,20 +131,8 @@ def _serve(connection: Connection, config: FunctionConfig, log_stream: str) -> N
         if request is None:
             return
         event, request_id, deadline_ms = request
-        init_ms: float | None = None
         started = time.perf_counter()
         print(f"START RequestId: {request_id} Version: $LATEST")
-        if handler is None:
-            try:
-                module_name, function_name = config.handler.rsplit(".", 1)
-                handler = getattr(importlib.import_module(module_name), function_name)
-            except Exception as error:  # noqa: BLE001 (Lambda reports any init failure)
-                traceback.print_exc()
-                # Lambda discards an environment whose init failed; the next invocation starts a new one.
-                connection.send((("init_error", f"{type(error).__name__}: {error}"), True))
-                return
-            init_ms = (time.perf_counter() - started) * 1000
-            started = time.perf_counter()
         try:
             context = LambdaContext(
                 function_name=config.name,
@@ -155,7 +157,8 @@ def _serve(connection: Connection, config: FunctionConfig, log_stream: str) -> N
             f"Max Memory Used: {max_memory_mb} MB"
         )
         print(report + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""))
-        connection.send((outcome, init_ms is not None))
+        init_ms = None
+        connection.send(outcome)
 
 
 def _log_group(config: FunctionConfig) -> str:
@@ -164,26 +167,61 @@ def _log_group(config: FunctionConfig) -> str:
 
 class _Worker:
     def __init__(self, config: FunctionConfig) -> None:
+        self._config = config
+        self.initialised = False
+        self._start()
+
+    def _start(self) -> None:
         now = datetime.now(UTC)
         self.log_stream = f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, config, self.log_stream), name=f"lambda-{self.log_stream[-8:]}", daemon=True
+            target=_serve,
+            args=(child, self._config, self.log_stream),
+            name=f"lambda-{self.log_stream[-8:]}",
+            daemon=True,
         )
         self._process.start()
         child.close()
 
-    def invoke(self, event: dict[str, Any], request_id: str, timeout_seconds: int) -> tuple[tuple[str, Any], bool]:
+    def initialise(self) -> float:
+        """Wait for the environment's Init phase; return the seconds of the first invocation's timeout it took.
+
+        Lambda gives Init a limit of its own; an Init that overruns it is run again in a new environment within
+        the first invocation, which then has the function's timeout for the Init and the handler together.
+        """
+        if self._await_init(self._config.init_limit_seconds):
+            return 0.0
+        self.kill()
+        self._start()
+        started = time.monotonic()
+        if not self._await_init(self._config.timeout_seconds):
+            raise FunctionError(f"Task timed out after {self._config.timeout_seconds} seconds")
+        return time.monotonic() - started
+
+    def _await_init(self, seconds: float) -> bool:
+        try:
+            if not self._connection.poll(seconds):
+                return False
+            status, message = self._connection.recv()
+        except (EOFError, OSError) as error:
+            raise FunctionError(f"Runtime exited: {error!r}") from None
+        if status == "init_error":
+            raise FunctionError(message)
+        self.initialised = True
+        return True
+
+    def invoke(self, event: dict[str, Any], request_id: str, timeout_seconds: float) -> tuple[str, Any]:
         deadline_ms = int((time.time() + timeout_seconds) * 1000)
         try:
             self._connection.send((event, request_id, deadline_ms))
             if not self._connection.poll(timeout_seconds):
-                raise FunctionError(f"Task timed out after {timeout_seconds} seconds")
-            result: tuple[tuple[str, Any], bool] = self._connection.recv()
+                raise FunctionError(f"Task timed out after {self._config.timeout_seconds} seconds")
+            outcome: tuple[str, Any] = self._connection.recv()
         except (EOFError, OSError) as error:
             raise FunctionError(f"Runtime exited: {error!r}") from None
-        return result
+        return outcome
 
     def stop(self, timeout: float = 2.0) -> None:
         with contextlib.suppress(OSError):
@@ -220,19 +258,18 @@ class LambdaPool:
     def invoke(self, event: dict[str, Any], request_id: str) -> Invocation:
         """Run one invocation; raises ``LambdaThrottled`` or ``FunctionError`` as Lambda would fail it."""
         worker = self._acquire()
+        cold_start = not worker.initialised
         try:
-            (status, payload), cold_start = worker.invoke(event, request_id, self.config.timeout_seconds)
+            # A failed Init ends the environment; the next invocation starts a new one.
+            init_seconds = worker.initialise() if cold_start else 0.0
+            status, payload = worker.invoke(event, request_id, self.config.timeout_seconds - init_seconds)
         except FunctionError:
             self._discard(worker)
             raise
-        if status != "ok":
-            # An environment survives an exception in the handler, not a failed init.
-            if status == "error":
-                self._release(worker)
-            else:
-                self._discard(worker)
-            raise FunctionError(payload)
+        # An environment survives an exception in the handler.
         self._release(worker)
+        if status != "ok":
+            raise FunctionError(payload)
         return Invocation(response=payload, log_stream=worker.log_stream, cold_start=cold_start)
 
     def _acquire(self) -> _Worker:

@@ -116,6 +116,50 @@ def test_a_timeout_ends_the_environment_and_the_next_invocation_starts_cold(tmp_
     assert after.response["pid"] != first.response["pid"]
 
 
+def slow_init(tmp_path: Path, init_seconds: float, **changes) -> LambdaPool:
+    return LambdaPool(
+        config(
+            tmp_path,
+            handler="tests.local.slow_init_handler.handler",
+            environment={"INIT_SECONDS": str(init_seconds)},
+            **changes,
+        )
+    )
+
+
+def test_init_has_its_own_limit_not_the_functions_timeout(tmp_path):
+    pool = slow_init(tmp_path, init_seconds=1.5, timeout_seconds=1)
+    try:
+        invocation = pool.invoke({}, "r1")
+    finally:
+        pool.close()
+    assert invocation.cold_start
+    # The handler's time starts after Init: the whole timeout is left for it.
+    assert 500 < invocation.response["remaining_ms"] <= 1000
+
+
+def test_an_init_over_its_limit_is_run_again_within_the_first_invocations_timeout(tmp_path):
+    pool = slow_init(tmp_path, init_seconds=1.0, init_limit_seconds=0.2, timeout_seconds=5)
+    try:
+        invocation = pool.invoke({}, "r1")
+    finally:
+        pool.close()
+    assert invocation.cold_start
+    # The second Init ran on the invocation's time: at least its 1 s is gone from the 5 s timeout.
+    assert invocation.response["remaining_ms"] <= 4000
+
+
+def test_an_init_over_its_limit_and_the_functions_timeout_times_the_invocation_out(tmp_path):
+    pool = slow_init(tmp_path, init_seconds=2.0, init_limit_seconds=0.2, timeout_seconds=1)
+    try:
+        with pytest.raises(FunctionError, match="timed out after 1 seconds"):
+            pool.invoke({}, "r1")
+        environments = pool.environments
+    finally:
+        pool.close()
+    assert environments == 0
+
+
 def test_a_failed_init_fails_every_invocation_without_leaking_environments(tmp_path):
     pool = LambdaPool(config(tmp_path, handler="tests.local.broken_handler.handler"))
     try:
