@@ -2,15 +2,19 @@
 
 Every limit of the program lives in the stack files (``Pulumi.<stack>.yaml``) and reaches the infrastructure, the
 handler's environment, the local stack and the reports only through this model. ``load_settings`` is the single
-entry point: it collects every problem of a stack file and raises one ``ConfigError`` naming the file, each key path
-and what is allowed. Mismatches that can work, but badly, are ``capacity_warnings`` with the numbers.
+entry point: it raises one ``ConfigError`` naming the file, each key path and what is allowed: every problem of the
+values at once, then, once the values are valid, every rule across keys. Mismatches that can work, but badly, are
+``capacity_warnings`` with the numbers.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import math
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -69,6 +73,14 @@ VPC_PREFIX_LENGTHS = range(16, 25)
 AWS_MAX_TAGS = 50
 AWS_MAX_TAG_KEY_LENGTH = 128
 AWS_MAX_TAG_VALUE_LENGTH = 256
+# Besides letters, numbers and spaces: DynamoDB's set, the narrowest of the services this program tags (WAF and most
+# others also take @), so a tag every resource accepts.
+AWS_TAG_SYMBOLS = "+-=._:/"
+# API Gateway's QuotaSettings.limit is a 32-bit integer.
+API_GATEWAY_MAX_QUOTA = 2**31 - 1
+# Lambda keeps this much of the account's regional concurrency unreserved; the default quota is 1,000.
+LAMBDA_MIN_UNRESERVED_CONCURRENCY = 100
+LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY = 1000
 # The tag the program adds to the resources it names itself (the network's), on top of the stack file's tags.
 RESOURCE_NAME_TAG = "Name"
 # The REST API's methods (HTTP method + resource), one per route. The stage's throttle is its default method setting
@@ -126,6 +138,17 @@ def _vpc_cidr(value: str) -> str:
 _TAG_ERROR = "aws_tag"
 
 
+def _tag_characters(text: str, what: str) -> None:
+    refused = sorted({c for c in text if unicodedata.category(c)[0] not in "LNZ" and c not in AWS_TAG_SYMBOLS})
+    if refused:
+        raise PydanticCustomError(
+            _TAG_ERROR,
+            "{what} may hold only letters, numbers, spaces and {symbols} (DynamoDB's rule, the narrowest of the "
+            "tagged services); not {refused}",
+            {"what": what, "symbols": " ".join(AWS_TAG_SYMBOLS), "refused": " ".join(refused)},
+        )
+
+
 def _tag_key(key: str) -> str:
     if not 1 <= len(key) <= AWS_MAX_TAG_KEY_LENGTH:
         raise PydanticCustomError(
@@ -135,6 +158,7 @@ def _tag_key(key: str) -> str:
         )
     if key[:4].lower() == "aws:":
         raise PydanticCustomError(_TAG_ERROR, "tag keys must not start with aws: in any case, AWS reserves that prefix")
+    _tag_characters(key, "tag keys")
     return key
 
 
@@ -145,6 +169,7 @@ def _tag_value(value: str) -> str:
             "tag values must be at most {limit} characters (got {length})",
             {"limit": AWS_MAX_TAG_VALUE_LENGTH, "length": len(value)},
         )
+    _tag_characters(value, "tag values")
     return value
 
 
@@ -188,7 +213,7 @@ class ThrottleSettings(_Settings):
 
 
 class QuotaSettings(_Settings):
-    limit: PositiveCount = Field(description="requests per period per API key")
+    limit: Annotated[int, Field(ge=1, le=API_GATEWAY_MAX_QUOTA)] = Field(description="requests per period per API key")
     period: QuotaPeriod = Field(description="DAY, WEEK or MONTH")
 
 
@@ -238,8 +263,14 @@ class LambdaSettings(_Settings):
         return self.reserved_concurrency * self.concurrency_alarm_share
 
 
+def _stage_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", name):
+        raise ValueError("must be 1-128 of A-Z a-z 0-9 _ - (API Gateway's stage names)")
+    return name
+
+
 class ApiGatewaySettings(_Settings):
-    stage_name: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
+    stage_name: Annotated[str, AfterValidator(_stage_name)]
     throttle: ThrottleSettings
     logging_level: LoggingLevel = LoggingLevel.ERROR
     manage_account_role: bool = Field(
@@ -341,6 +372,13 @@ class StackSettings(_Settings):
                 "at once can be throttled by Lambda (500s) rather than by API Gateway (429s). The API's burst is "
                 + _api_limit_reason("burstLimit", stage.burst_limit, self._consumer_bursts)
             )
+        if reserved is not None and reserved > LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY - LAMBDA_MIN_UNRESERVED_CONCURRENCY:
+            warnings.append(
+                f"lambda.reservedConcurrency ({reserved}) needs a regional Lambda concurrency quota of at least "
+                f"{reserved + LAMBDA_MIN_UNRESERVED_CONCURRENCY} (Lambda keeps {LAMBDA_MIN_UNRESERVED_CONCURRENCY} "
+                f"unreserved; the default quota is {LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY:,}), plus every other "
+                "function's reservation: check `aws lambda get-account-settings` before deploying"
+            )
         waf_rps = self.waf.rate_limit / self.waf.window_seconds
         for name, plan in self.plans.items():
             if plan.throttle.burst_limit > stage.burst_limit:
@@ -380,6 +418,13 @@ def _consistency_problems(settings: StackSettings) -> list[str]:
                 f"{NAMESPACE}{path}.burstLimit: must be at least its rateLimit ({_num(bucket.rate_limit)}), "
                 f"a bucket smaller than one second of traffic throttles a steady client (got {bucket.burst_limit})"
             )
+    function = settings.lambda_
+    if function.expected_duration_ms >= function.timeout_seconds * 1000:
+        problems.append(
+            f"{NAMESPACE}lambda.expectedDurationMs: must be below lambda.timeoutSeconds "
+            f"({function.timeout_seconds * 1000} ms): a typical request would time out "
+            f"(got {function.expected_duration_ms})"
+        )
     for name, plan in settings.plans.items():
         if not _is_resource_name(name):
             problems.append(f"{NAMESPACE}plans.{name}: tier names are 1-40 of [a-z0-9-], starting with a letter")
@@ -407,7 +452,7 @@ def _num(value: float) -> str:
 
 
 def _is_resource_name(name: str) -> bool:
-    return 1 <= len(name) <= 40 and name[0].isalpha() and all(c.isdigit() or c == "-" or c.islower() for c in name)
+    return re.fullmatch(r"[a-z][a-z0-9-]{0,39}", name) is not None
 
 
 def stack_file_name(stack: str) -> str:
@@ -441,6 +486,11 @@ def load_settings(stack: str, config: Mapping[str, Any], source: str | None = No
     for key, value in config.items():
         if key in _FOREIGN_KEYS:
             raw[_FOREIGN_KEYS[key]] = value
+        elif _meant_for_this_project(key):
+            name = key.partition(":")[2] or key
+            problems.append(
+                f"{key}: not read by this program: its keys are spelled {NAMESPACE}<name>, e.g. {NAMESPACE}{name}"
+            )
         elif key.startswith(NAMESPACE):
             name = key.removeprefix(NAMESPACE)
             try:
@@ -458,6 +508,20 @@ def load_settings(stack: str, config: Mapping[str, Any], source: str | None = No
     if problems:
         raise ConfigError(source, problems)
     return settings
+
+
+def _meant_for_this_project(key: str) -> bool:
+    """A key this program would ignore, but that was surely meant for it: no namespace, or a misspelt one.
+
+    Other namespaces (``aws:``, other providers', an ESC environment's) are left alone: they are not this program's.
+    """
+    namespace, colon, _ = key.partition(":")
+    if not colon:
+        return True
+    if namespace == PROJECT:
+        return False
+    squeezed = re.sub(r"[^a-z0-9]", "", namespace.lower())
+    return difflib.SequenceMatcher(None, squeezed, re.sub(r"[^a-z0-9]", "", PROJECT)).ratio() >= 0.8
 
 
 def _decode(value: Any) -> Any:

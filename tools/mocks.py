@@ -23,7 +23,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import PROJECT, ConfigError, StackSettings, load_settings, stack_file_name
+from components.settings import PROJECT, ConfigError, StackSettings, load_settings, stack_file_name, stack_names
 
 __all__ = [
     "ACCOUNT_ID",
@@ -325,9 +325,26 @@ def read_stack_config(path: Path) -> dict[str, Any]:
     return _parse_stack_config(path.read_text())
 
 
+class _StackFileLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, except that a key given twice in one map is an error: YAML requires keys to be unique,
+    and PyYAML (as Pulumi's own loader) would silently keep the last one, a tier or a consumer edited twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one map, at lines {first_lines[key]} and {line}"
+                )
+            first_lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def _parse_stack_config(text: str) -> dict[str, Any]:
     """The ``config:`` map of a stack file's text; raises ``yaml.YAMLError`` when it is not YAML."""
-    document = yaml.safe_load(text) or {}
+    document = yaml.load(text, Loader=_StackFileLoader) or {}  # noqa: S506 (a SafeLoader)
     config = document.get("config") if isinstance(document, Mapping) else None
     return dict(config) if isinstance(config, Mapping) else {}
 
@@ -347,6 +364,10 @@ def load_stack_file(stack: str, config_file: Path | None = None) -> tuple[StackS
     source = str(config_file) if config_file else stack_file_name(stack)
     try:
         text = path.read_text()
+    except FileNotFoundError:
+        if config_file:
+            raise ConfigError(source, ["no such file"]) from None
+        raise ConfigError(source, [f"no such stack file; the stacks here are {', '.join(stack_names(ROOT))}"]) from None
     except OSError as error:
         raise ConfigError(source, [f"cannot be read: {error.strerror or error}"]) from None
     return load_stack_text(stack, text, source)
@@ -360,7 +381,27 @@ def load_stack_text(stack: str, text: str, source: str) -> tuple[StackSettings, 
         raise ConfigError(source, [f"is not valid YAML: {str(error).splitlines()[0]}"]) from None
     if not config:
         raise ConfigError(source, ["has no `config:` map"])
+    encrypted = [f"{path}: {_ENCRYPTED}" for path in _secure_values(config)]
+    if encrypted:
+        raise ConfigError(source, encrypted)
     return load_settings(stack, config, source=source), config
+
+
+_ENCRYPTED = (
+    "is an encrypted (secure) value, which only the Pulumi CLI can decrypt: none of this program's settings is a "
+    "secret, so write it in plain text for make plan, make tiers and make dev to check it"
+)
+
+
+def _secure_values(value: Any, path: str = "") -> list[str]:
+    """Key paths of the ``{secure: ...}`` values Pulumi writes for ``pulumi config set --secret``."""
+    if isinstance(value, Mapping):
+        if set(value) == {"secure"}:
+            return [path]
+        return [
+            found for key, item in value.items() for found in _secure_values(item, f"{path}.{key}" if path else key)
+        ]
+    return []
 
 
 def stack_settings(stack: str, config: Mapping[str, Any] | None = None) -> StackSettings:

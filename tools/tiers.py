@@ -113,7 +113,7 @@ def _shown(value: Any) -> str:
         return f"{value:,}"
     if isinstance(value, list | dict):
         return json.dumps(value)
-    return str(value)
+    return str(value) or "(empty)"
 
 
 def changes(stack: str, before: StackSettings, after: StackSettings) -> list[Change]:

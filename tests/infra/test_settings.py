@@ -177,6 +177,25 @@ INVALID_CONFIGS = [
      "a /16 to /24 prefix"),
     ("vpc cidr in IPv6", "dev", "tiered-api:network.vpcCidr", "fd00::/56",
      "an IPv4 network address"),
+    ("tag value with a character DynamoDB refuses", "prod", "tiered-api:tags.environment", "R&D",
+     "only letters, numbers, spaces and + - = . _ : / (DynamoDB's rule, the narrowest of the tagged services); not &"),
+    ("tag key with a character DynamoDB refuses", "prod", "tiered-api:tags.cost@centre", "4711",
+     "tag keys may hold only letters, numbers, spaces and + - = . _ : /"),
+    ("quota beyond API Gateway's 32-bit limit", "prod", "tiered-api:plans.standard.quota.limit", 2**31,
+     "less than or equal to 2147483647"),
+    ("stage name with a character API Gateway refuses", "prod", "tiered-api:apiGateway.stageName", "prod.eu",
+     "1-128 of A-Z a-z 0-9 _ -"),
+    ("tier name with an accented letter", "prod", "tiered-api:plans.prémium",
+     {"throttle": {"rateLimit": 10, "burstLimit": 20}, "quota": {"limit": 100, "period": "DAY"}},
+     "tier names are 1-40 of [a-z0-9-]"),
+    ("consumer name with an accented letter", "prod", "tiered-api:consumers.stándard-client", {"plan": "standard"},
+     "consumer names are 1-40 of [a-z0-9-]"),
+    ("expected duration as long as the timeout", "prod", "tiered-api:lambda.expectedDurationMs", 15_000,
+     "must be below lambda.timeoutSeconds (15000 ms)"),
+    ("key in a misspelt namespace", "prod", "tieredapi:lambda", {"memoryMb": 512},
+     "not read by this program: its keys are spelled tiered-api:<name>, e.g. tiered-api:lambda"),
+    ("key without a namespace", "prod", "lambda", {"memoryMb": 512},
+     "e.g. tiered-api:lambda"),
 ]  # fmt: skip
 
 
@@ -208,6 +227,26 @@ def test_tags_may_fill_awss_limit_together_with_the_programs_name_tag(
     config["tiered-api:tags"] = {f"tag-{i}": "v" for i in range(49)}
 
     assert len(load_settings("prod", config).tags) == 49
+
+
+def test_a_stage_name_may_hold_hyphens_as_api_gateways_do(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("prod")
+    config["tiered-api:apiGateway"]["stageName"] = "prod-eu_1"
+
+    assert load_settings("prod", config).api_gateway.stage_name == "prod-eu_1"
+
+
+def test_keys_of_other_namespaces_are_left_to_their_owners(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("prod") | {"aws:profile": "deploy", "datadog:site": "datadoghq.eu"}
+
+    assert load_settings("prod", config) == load_settings("prod", stack_config("prod"))
+
+
+def test_tag_values_in_other_scripts_and_with_spaces_are_allowed(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("prod")
+    config["tiered-api:tags"] = {"team": "Équipe données", "cost-centre": "R+D/42"}
+
+    assert load_settings("prod", config).tags == config["tiered-api:tags"]
 
 
 def test_every_problem_is_reported_at_once(stack_config: Callable[[str], dict[str, Any]]) -> None:
@@ -355,6 +394,28 @@ def test_reserved_concurrency_covering_the_apis_burst_gives_no_concurrency_warni
     warnings = load_settings("prod", config).capacity_warnings()
 
     assert not any("reservedConcurrency" in w for w in warnings), warnings
+
+
+def test_reserved_concurrency_beyond_the_default_account_quota_is_a_warning(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    config = stack_config("prod")
+    config["tiered-api:lambda"]["reservedConcurrency"] = 950
+
+    warnings = load_settings("prod", config).capacity_warnings()
+
+    assert any("quota of at least 1050" in w and "the default quota is 1,000" in w for w in warnings), warnings
+
+
+def test_reserved_concurrency_leaving_the_default_quota_its_unreserved_part_gives_no_quota_warning(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    config = stack_config("prod")
+    config["tiered-api:lambda"]["reservedConcurrency"] = 900
+
+    warnings = load_settings("prod", config).capacity_warnings()
+
+    assert not any("quota" in w for w in warnings), warnings
 
 
 def test_waf_limit_below_a_plans_rate_is_a_warning(stack_config: Callable[[str], dict[str, Any]]) -> None:

@@ -11,7 +11,7 @@ import pulumi
 import pytest
 
 from components.settings import ConfigError
-from tools.mocks import ACCOUNT_ID, TieredApiMocks, run_components, run_program
+from tools.mocks import ACCOUNT_ID, ROOT, TieredApiMocks, load_stack_file, load_stack_text, run_components, run_program
 
 
 def _call(mocks: TieredApiMocks, token: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -90,6 +90,43 @@ def test_program_run_validates_before_running(
 
     with pytest.raises(ConfigError, match=rf"^{path}: invalid configuration"):
         run_program("dev", config_file=path)
+
+
+def test_a_key_given_twice_in_one_map_is_refused_with_both_lines() -> None:
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    consumers = "  tiered-api:consumers:\n"
+    assert consumers in text
+    # A second entry for the same consumer, as a hurried edit leaves it: YAML keeps only one of them.
+    edited = text.replace(consumers, consumers + "    premium-client:\n      plan: standard\n")
+    first, second = (n for n, line in enumerate(edited.splitlines(), 1) if line == "    premium-client:")
+
+    with pytest.raises(ConfigError) as caught:
+        load_stack_text("prod", edited, "Pulumi.prod.yaml")
+
+    (problem,) = caught.value.problems
+    assert f"key 'premium-client' is given twice in one map, at lines {first} and {second}" in problem
+
+
+def test_an_encrypted_value_is_named_with_its_key_path_and_why_it_cannot_be_checked(
+    stack_config: Callable[[str], dict[str, Any]], write_stack_file: Callable[..., Path]
+) -> None:
+    config = stack_config("prod")
+    config["tiered-api:alarms"]["email"] = {"secure": "v1:AAAABBBB"}
+
+    with pytest.raises(ConfigError) as caught:
+        load_stack_file("prod", write_stack_file(config))
+
+    (problem,) = caught.value.problems
+    assert problem.startswith("tiered-api:alarms.email: is an encrypted (secure) value")
+    assert "write it in plain text" in problem
+
+
+def test_a_stack_without_a_stack_file_is_named_with_the_stacks_there_are() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_stack_file("staging")
+
+    assert str(caught.value).startswith("Pulumi.staging.yaml: ")
+    assert caught.value.problems == ["no such stack file; the stacks here are dev, prod"]
 
 
 def test_components_run_alone_are_recorded_with_parent_and_dependencies(stack_runs: dict[str, Any]) -> None:

@@ -76,6 +76,18 @@ def test_raising_premiums_rate_shows_that_one_change_and_nothing_else(
     assert _change_rows(output) == [["prod", "plan premium", "throttle.rateLimit", "80", "100"]]
 
 
+def test_a_setting_emptied_is_shown_as_empty(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def clear_description(config: dict) -> None:
+        config["tiered-api:plans"]["premium"]["description"] = ""
+
+    before = yaml.safe_load((repo / "Pulumi.prod.yaml").read_text())["config"]["tiered-api:plans"]["premium"]
+    _edit(repo / "Pulumi.prod.yaml", clear_description)
+    assert main(["--base", "HEAD", "--root", str(repo)]) == 0
+    assert _change_rows(capsys.readouterr().out) == [
+        ["prod", "plan premium", "description", before["description"], "(empty)"]
+    ]
+
+
 def test_the_review_shows_every_stacks_effective_limits_side_by_side(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
