@@ -396,26 +396,18 @@ def test_reserved_concurrency_covering_the_apis_burst_gives_no_concurrency_warni
     assert not any("reservedConcurrency" in w for w in warnings), warnings
 
 
-def test_reserved_concurrency_beyond_the_default_account_quota_is_a_warning(
-    stack_config: Callable[[str], dict[str, Any]],
+@pytest.mark.parametrize(("reserved", "warned"), [(900, False), (901, True)])
+def test_a_reservation_beyond_what_the_default_account_quota_leaves_reservable_is_a_warning(
+    stack_config: Callable[[str], dict[str, Any]], reserved: int, warned: bool
 ) -> None:
     config = stack_config("prod")
-    config["tiered-api:lambda"]["reservedConcurrency"] = 950
+    config["tiered-api:lambda"]["reservedConcurrency"] = reserved
 
     warnings = load_settings("prod", config).capacity_warnings()
 
-    assert any("quota of at least 1050" in w and "the default quota is 1,000" in w for w in warnings), warnings
-
-
-def test_reserved_concurrency_leaving_the_default_quota_its_unreserved_part_gives_no_quota_warning(
-    stack_config: Callable[[str], dict[str, Any]],
-) -> None:
-    config = stack_config("prod")
-    config["tiered-api:lambda"]["reservedConcurrency"] = 900
-
-    warnings = load_settings("prod", config).capacity_warnings()
-
-    assert not any("quota" in w for w in warnings), warnings
+    quota = [w for w in warnings if "concurrency quota of at least" in w]
+    assert len(quota) == int(warned), warnings
+    assert all(f"at least {reserved + 100}" in w and "the default quota is 1,000" in w for w in quota)
 
 
 def test_waf_limit_below_a_plans_rate_is_a_warning(stack_config: Callable[[str], dict[str, Any]]) -> None:
