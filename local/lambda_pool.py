@@ -3,10 +3,12 @@
 Each worker is a spawned interpreter that serves one invocation at a time and keeps its module state between
 them, like a Lambda execution environment. A worker is started on demand (a cold start) up to the function's
 concurrency; beyond that the invocation is throttled. A new worker first runs its Init phase, importing the
-handler module, under Lambda's own limit for it rather than the function's timeout; an Init that overruns the
-limit is started again within the first invocation, under the function's timeout, as Lambda does. Each worker
-writes its output (the handler's logs and EMF metrics, then Lambda's ``START``/``END``/``REPORT`` lines, the
-first ``REPORT`` with ``Init Duration``) to a log stream file of its own, as each environment has one.
+handler module, under Lambda's own limit for it rather than the function's timeout. Lambda runs an Init that
+overruns the limit again within the first invocation, under the function's timeout; here the Init still running
+stands in for that second run, its whole time counted against the timeout (the outcome Lambda's gives, without
+the seconds the first run wasted). Each worker writes its output (the handler's logs and EMF metrics, then Lambda's
+``START``/``END``/``REPORT`` lines, the first ``REPORT`` with ``Init Duration``, or with the Init inside
+``Duration`` when it overran) to a log stream file of its own, as each environment has one.
 
 This module is imported by every worker: it imports nothing heavy at module level.
 """
@@ -130,7 +132,7 @@ def _serve(connection: Connection, config: FunctionConfig, log_stream: str) -> N
             return
         if request is None:
             return
-        event, request_id, deadline_ms = request
+        event, request_id, deadline_ms, init_in_invocation = request
         started = time.perf_counter()
         print(f"START RequestId: {request_id} Version: $LATEST")
         try:
@@ -149,6 +151,9 @@ def _serve(connection: Connection, config: FunctionConfig, log_stream: str) -> N
             traceback.print_exc()
             outcome = ("error", f"{type(error).__name__}: {error}")
         duration_ms = (time.perf_counter() - started) * 1000
+        if init_in_invocation and init_ms is not None:
+            # Lambda bills an Init it ran within the invocation as part of it, and reports no Init Duration.
+            duration_ms, init_ms = duration_ms + init_ms, None
         print(f"END RequestId: {request_id}")
         max_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         report = (
@@ -169,9 +174,6 @@ class _Worker:
     def __init__(self, config: FunctionConfig) -> None:
         self._config = config
         self.initialised = False
-        self._start()
-
-    def _start(self) -> None:
         now = datetime.now(UTC)
         self.log_stream = f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         context = multiprocessing.get_context("spawn")
@@ -186,18 +188,14 @@ class _Worker:
         child.close()
 
     def initialise(self) -> float:
-        """Wait for the environment's Init phase; return the seconds of the first invocation's timeout it took.
-
-        Lambda gives Init a limit of its own; an Init that overruns it is run again in a new environment within
-        the first invocation, which then has the function's timeout for the Init and the handler together.
-        """
+        """Wait for the environment's Init phase; return the seconds of the first invocation's timeout it took
+        (none unless it overran Lambda's limit for it)."""
+        started = time.monotonic()
         if self._await_init(self._config.init_limit_seconds):
             return 0.0
-        self.kill()
-        self._start()
-        started = time.monotonic()
-        if not self._await_init(self._config.timeout_seconds):
-            raise FunctionError(f"Task timed out after {self._config.timeout_seconds} seconds")
+        timeout = self._config.timeout_seconds
+        if not self._await_init(max(0.0, timeout - (time.monotonic() - started))):
+            raise FunctionError(f"Task timed out after {timeout} seconds")
         return time.monotonic() - started
 
     def _await_init(self, seconds: float) -> bool:
@@ -212,10 +210,12 @@ class _Worker:
         self.initialised = True
         return True
 
-    def invoke(self, event: dict[str, Any], request_id: str, timeout_seconds: float) -> tuple[str, Any]:
+    def invoke(
+        self, event: dict[str, Any], request_id: str, timeout_seconds: float, init_in_invocation: bool
+    ) -> tuple[str, Any]:
         deadline_ms = int((time.time() + timeout_seconds) * 1000)
         try:
-            self._connection.send((event, request_id, deadline_ms))
+            self._connection.send((event, request_id, deadline_ms, init_in_invocation))
             if not self._connection.poll(timeout_seconds):
                 raise FunctionError(f"Task timed out after {self._config.timeout_seconds} seconds")
             outcome: tuple[str, Any] = self._connection.recv()
@@ -262,8 +262,10 @@ class LambdaPool:
         try:
             # A failed Init ends the environment; the next invocation starts a new one.
             init_seconds = worker.initialise() if cold_start else 0.0
-            status, payload = worker.invoke(event, request_id, self.config.timeout_seconds - init_seconds)
-        except FunctionError:
+            status, payload = worker.invoke(
+                event, request_id, self.config.timeout_seconds - init_seconds, init_in_invocation=init_seconds > 0
+            )
+        except BaseException:
             self._discard(worker)
             raise
         # An environment survives an exception in the handler.
