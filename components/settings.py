@@ -141,11 +141,13 @@ _TAG_ERROR = "aws_tag"
 def _tag_characters(text: str, what: str) -> None:
     refused = sorted({c for c in text if unicodedata.category(c)[0] not in "LNZ" and c not in AWS_TAG_SYMBOLS})
     if refused:
+        # Controls and combining marks would vanish from the message or break its line: named by code point.
+        shown = [f"U+{ord(c):04X}" if unicodedata.category(c)[0] in "CM" else c for c in refused]
         raise PydanticCustomError(
             _TAG_ERROR,
             "{what} may hold only letters, numbers, spaces and {symbols} (DynamoDB's rule, the narrowest of the "
             "tagged services); not {refused}",
-            {"what": what, "symbols": " ".join(AWS_TAG_SYMBOLS), "refused": " ".join(refused)},
+            {"what": what, "symbols": " ".join(AWS_TAG_SYMBOLS), "refused": " ".join(shown)},
         )
 
 
@@ -376,8 +378,8 @@ class StackSettings(_Settings):
             warnings.append(
                 f"lambda.reservedConcurrency ({reserved}) needs a regional Lambda concurrency quota of at least "
                 f"{reserved + LAMBDA_MIN_UNRESERVED_CONCURRENCY} (Lambda keeps {LAMBDA_MIN_UNRESERVED_CONCURRENCY} "
-                f"unreserved; the default quota is {LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY:,}), plus every other "
-                "function's reservation: check `aws lambda get-account-settings` before deploying"
+                f"unreserved; the default quota is {LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY:,}, and new accounts start "
+                "lower), plus every other function's reservation: check `aws lambda get-account-settings` first"
             )
         waf_rps = self.waf.rate_limit / self.waf.window_seconds
         for name, plan in self.plans.items():

@@ -325,6 +325,9 @@ def read_stack_config(path: Path) -> dict[str, Any]:
     return _parse_stack_config(path.read_text())
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _StackFileLoader(yaml.SafeLoader):
     """``yaml.safe_load``, except that a key given twice in one map is an error: YAML requires keys to be unique,
     and PyYAML (as Pulumi's own loader) would silently keep the last one, a tier or a consumer edited twice."""
@@ -332,7 +335,13 @@ class _StackFileLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_lines: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # `<<: *anchor` merges a map in; the map's own keys may override what it brings
             key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # a key YAML allows but a dict cannot hold: PyYAML's own error names it
             line = key_node.start_mark.line + 1
             if key in first_lines:
                 raise yaml.constructor.ConstructorError(
@@ -396,7 +405,7 @@ _ENCRYPTED = (
 def _secure_values(value: Any, path: str = "") -> list[str]:
     """Key paths of the ``{secure: ...}`` values Pulumi writes for ``pulumi config set --secret``."""
     if isinstance(value, Mapping):
-        if set(value) == {"secure"}:
+        if set(value) == {"secure"} and isinstance(value["secure"], str):
             return [path]
         return [
             found for key, item in value.items() for found in _secure_values(item, f"{path}.{key}" if path else key)

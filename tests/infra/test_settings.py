@@ -179,6 +179,8 @@ INVALID_CONFIGS = [
      "an IPv4 network address"),
     ("tag value with a character DynamoDB refuses", "prod", "tiered-api:tags.environment", "R&D",
      "only letters, numbers, spaces and + - = . _ : / (DynamoDB's rule, the narrowest of the tagged services); not &"),
+    ("tag value with an invisible character", "prod", "tiered-api:tags.team", "data\u200bteam",
+     "not U+200B"),
     ("tag key with a character DynamoDB refuses", "prod", "tiered-api:tags.cost@centre", "4711",
      "tag keys may hold only letters, numbers, spaces and + - = . _ : /"),
     ("quota beyond API Gateway's 32-bit limit", "prod", "tiered-api:plans.standard.quota.limit", 2**31,

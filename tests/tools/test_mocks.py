@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.settings import ConfigError
+from components.settings import ConfigError, stack_names
 from tools.mocks import ACCOUNT_ID, ROOT, TieredApiMocks, load_stack_file, load_stack_text, run_components, run_program
 
 
@@ -107,6 +107,30 @@ def test_a_key_given_twice_in_one_map_is_refused_with_both_lines() -> None:
     assert f"key 'premium-client' is given twice in one map, at lines {first} and {second}" in problem
 
 
+def test_a_map_may_override_the_keys_it_merges_in() -> None:
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    premium = "    premium:\n"
+    assert premium in text
+    # The premium tier written as the standard one (an anchor merged in) with its own values on top.
+    standard = "    standard: &standard\n"
+    edited = text.replace("    standard:\n", standard).replace(premium, premium + "      <<: *standard\n")
+
+    settings, _ = load_stack_text("prod", edited, "Pulumi.prod.yaml")
+
+    assert settings == load_stack_file("prod")[0]
+
+
+def test_a_consumer_named_secure_is_not_taken_for_an_encrypted_value(
+    stack_config: Callable[[str], dict[str, Any]], write_stack_file: Callable[..., Path]
+) -> None:
+    config = stack_config("prod")
+    config["tiered-api:consumers"] = {"secure": {"plan": "standard"}}
+
+    settings, _ = load_stack_file("prod", write_stack_file(config))
+
+    assert settings.consumers["secure"].plan == "standard"
+
+
 def test_an_encrypted_value_is_named_with_its_key_path_and_why_it_cannot_be_checked(
     stack_config: Callable[[str], dict[str, Any]], write_stack_file: Callable[..., Path]
 ) -> None:
@@ -126,7 +150,7 @@ def test_a_stack_without_a_stack_file_is_named_with_the_stacks_there_are() -> No
         load_stack_file("staging")
 
     assert str(caught.value).startswith("Pulumi.staging.yaml: ")
-    assert caught.value.problems == ["no such stack file; the stacks here are dev, prod"]
+    assert caught.value.problems == [f"no such stack file; the stacks here are {', '.join(stack_names(ROOT))}"]
 
 
 def test_components_run_alone_are_recorded_with_parent_and_dependencies(stack_runs: dict[str, Any]) -> None:
