@@ -488,11 +488,8 @@ def load_settings(stack: str, config: Mapping[str, Any], source: str | None = No
     for key, value in config.items():
         if key in _FOREIGN_KEYS:
             raw[_FOREIGN_KEYS[key]] = value
-        elif _meant_for_this_project(key):
-            name = key.partition(":")[2] or key
-            problems.append(
-                f"{key}: not read by this program: its keys are spelled {NAMESPACE}<name>, e.g. {NAMESPACE}{name}"
-            )
+        elif (intended := _intended_key(key)) is not None:
+            problems.append(f"{key}: not read by this program: its keys are spelled {NAMESPACE}<name>, e.g. {intended}")
         elif key.startswith(NAMESPACE):
             name = key.removeprefix(NAMESPACE)
             try:
@@ -512,18 +509,23 @@ def load_settings(stack: str, config: Mapping[str, Any], source: str | None = No
     return settings
 
 
-def _meant_for_this_project(key: str) -> bool:
-    """A key this program would ignore, but that was surely meant for it: no namespace, or a misspelt one.
+def _intended_key(key: str) -> str | None:
+    """The key of this program that ``key`` was surely meant as, given with no namespace or a misspelt one; else None.
 
     Other namespaces (``aws:``, other providers', an ESC environment's) are left alone: they are not this program's.
     """
-    namespace, colon, _ = key.partition(":")
+    namespace, colon, name = key.partition(":")
     if not colon:
-        return True
-    if namespace == PROJECT:
-        return False
-    squeezed = re.sub(r"[^a-z0-9]", "", namespace.lower())
-    return difflib.SequenceMatcher(None, squeezed, re.sub(r"[^a-z0-9]", "", PROJECT)).ratio() >= 0.8
+        return f"{NAMESPACE}{key}"
+    if namespace == PROJECT or _namespace_likeness(namespace) < 0.8:
+        return None
+    return f"{NAMESPACE}{name}"
+
+
+def _namespace_likeness(namespace: str) -> float:
+    """How alike ``namespace`` and the project's name are, ignoring case and punctuation (0 to 1)."""
+    theirs, ours = (re.sub(r"[^a-z0-9]", "", text.lower()) for text in (namespace, PROJECT))
+    return difflib.SequenceMatcher(None, theirs, ours).ratio()
 
 
 def _decode(value: Any) -> Any:
