@@ -104,14 +104,11 @@ def test_an_exception_fails_the_invocation_and_keeps_the_environment(pool):
 
 
 def test_a_timeout_ends_the_environment_and_the_next_invocation_starts_cold(tmp_path):
-    pool = LambdaPool(config(tmp_path, timeout_seconds=1))
-    try:
+    with contextlib.closing(LambdaPool(config(tmp_path, timeout_seconds=1))) as pool:
         first = pool.invoke({}, "r1")
         with pytest.raises(FunctionError, match="timed out"):
             pool.invoke({"action": "hang", "seconds": 10}, "r2")
         after = pool.invoke({}, "r3")
-    finally:
-        pool.close()
     assert after.cold_start
     assert after.response["pid"] != first.response["pid"]
 
@@ -128,22 +125,16 @@ def slow_init(tmp_path: Path, init_seconds: float, **changes) -> LambdaPool:
 
 
 def test_init_has_its_own_limit_not_the_functions_timeout(tmp_path):
-    pool = slow_init(tmp_path, init_seconds=1.5, timeout_seconds=1)
-    try:
+    with contextlib.closing(slow_init(tmp_path, init_seconds=1.5, timeout_seconds=1)) as pool:
         invocation = pool.invoke({}, "r1")
-    finally:
-        pool.close()
     assert invocation.cold_start
     # The handler's time starts after Init: the whole timeout is left for it.
     assert 500 < invocation.response["remaining_ms"] <= 1000
 
 
 def test_an_init_over_its_limit_counts_against_the_first_invocations_timeout(tmp_path):
-    pool = slow_init(tmp_path, init_seconds=1.0, init_limit_seconds=0.2, timeout_seconds=5)
-    try:
+    with contextlib.closing(slow_init(tmp_path, init_seconds=1.0, init_limit_seconds=0.2, timeout_seconds=5)) as pool:
         invocation = pool.invoke({}, "r1")
-    finally:
-        pool.close()
     assert invocation.cold_start
     # At least the Init's 1 s is gone from the 5 s timeout.
     assert invocation.response["remaining_ms"] <= 4000
@@ -155,23 +146,17 @@ def test_an_init_over_its_limit_counts_against_the_first_invocations_timeout(tmp
 
 
 def test_an_init_over_its_limit_and_the_functions_timeout_times_the_invocation_out(tmp_path):
-    pool = slow_init(tmp_path, init_seconds=2.0, init_limit_seconds=0.2, timeout_seconds=1)
-    try:
+    with contextlib.closing(slow_init(tmp_path, init_seconds=2.0, init_limit_seconds=0.2, timeout_seconds=1)) as pool:
         with pytest.raises(FunctionError, match="timed out after 1 seconds"):
             pool.invoke({}, "r1")
         environments = pool.environments
-    finally:
-        pool.close()
     assert environments == 0
 
 
 def test_a_failed_init_fails_every_invocation_without_leaking_environments(tmp_path):
-    pool = LambdaPool(config(tmp_path, handler="tests.local.broken_handler.handler"))
-    try:
+    with contextlib.closing(LambdaPool(config(tmp_path, handler="tests.local.broken_handler.handler"))) as pool:
         for request_id in ("r1", "r2"):
             with pytest.raises(FunctionError, match="ImportError"):
                 pool.invoke({}, request_id)
         environments = pool.environments
-    finally:
-        pool.close()
     assert environments == 0
