@@ -1,4 +1,4 @@
-"""Observability: the alarm topic, the alarms of DESIGN.md §5 and one dashboard per stack.
+"""Observability: the alarm topic, the alarms of docs/operations.md §4 and one dashboard per stack.
 
 Every threshold comes from ``AlarmSettings`` and ``LambdaSettings`` through ``alarm_thresholds``, which both the
 alarms and the dashboard's annotations read, so a number changed in a stack file moves both.
@@ -111,7 +111,7 @@ def alarm_thresholds(alarms: AlarmSettings, lambda_settings: LambdaSettings) -> 
 
 
 def alarm_definitions(args: ObservabilityArgs) -> list[AlarmDefinition]:
-    """The alarms of DESIGN.md §5, keyed by stable names; builds no resource."""
+    """The alarms of docs/operations.md §4, keyed by stable names; builds no resource."""
     thresholds = alarm_thresholds(args.alarms, args.lambda_settings)
     period = args.alarms.period_seconds
     function = {"FunctionName": args.function_name}
@@ -391,12 +391,13 @@ def dashboard_body(targets: MetricTargets, alarms: AlarmSettings, lambda_setting
                 [*waf("AllowedRequests", "ALL"), {"stat": "Sum"}],
                 [*waf("BlockedRequests", "ALL"), {"stat": "Sum"}],
             ],
-            {},
+            # The alarm counts blocks by every rule (Rule=ALL), the series on this graph.
+            {"alarm": thresholds["waf-blocked"]},
         ),
         (
             "WAF rate rule blocks",
             [[*waf("BlockedRequests", targets.rate_rule_metric_name), {"stat": "Sum"}]],
-            {"alarm": thresholds["waf-blocked"]},
+            {},
         ),
         ("Handler: cold starts and items created", [emf(Metric.COLD_START), emf(Metric.ITEMS_CREATED)], {}),
         (

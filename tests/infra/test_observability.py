@@ -107,7 +107,7 @@ def test_every_alarm_evaluates_the_configured_period(run: ProgramRun) -> None:
         assert all(p == period for p in periods)
 
 
-# --- each alarm of DESIGN.md §5 ------------------------------------------------------------------------------
+# --- each alarm of docs/operations.md §4 ----------------------------------------------------------------------
 
 
 def test_concurrency_alarm_fires_at_the_configured_share_of_reserved_concurrency(run: ProgramRun) -> None:
@@ -303,8 +303,12 @@ def _widgets(body: str) -> list[dict[str, Any]]:
     return [w["properties"] for w in json.loads(body)["widgets"]]
 
 
+def _metrics(widget: dict[str, Any]) -> list[list[Any]]:
+    return [m for m in widget["metrics"] if isinstance(m[0], str)]
+
+
 def _metric_names(widget: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(m[0], m[1]) for m in widget["metrics"] if isinstance(m[0], str)}
+    return {(m[0], m[1]) for m in _metrics(widget)}
 
 
 def _widget_showing(body: str, namespace: str, metric_name: str) -> dict[str, Any]:
@@ -372,7 +376,7 @@ def test_dashboard_metrics_point_at_this_stacks_resources() -> None:
     for widget in widgets:
         assert widget["region"] == settings.region
         assert widget["period"] == settings.alarms.period_seconds
-        for metric in (m for m in widget["metrics"] if isinstance(m[0], str)):
+        for metric in _metrics(widget):
             dimensions = dict(zip(metric[2:-1:2], metric[3:-1:2], strict=True))
             for dimension, value in dimensions.items():
                 if dimension in expected:
@@ -387,10 +391,13 @@ def test_dashboard_draws_the_alarm_thresholds_from_settings(stack_config: Callab
     body = dashboard_body(_targets(settings), settings.alarms, settings.lambda_)
 
     assert 1234 in _annotations(_widget_showing(body, "AWS/ApiGateway", "Latency"))
-    (rate_rule_widget,) = [
-        w for w in _widgets(body) if any(RATE_RULE in m for m in w["metrics"] if isinstance(m[0], str))
+    # On the graph of what the WAF alarm counts: blocks by every rule, not the rate rule's alone.
+    (all_rules_widget,) = [
+        w for w in _widgets(body) if any(m[1] == "BlockedRequests" and "ALL" in m for m in _metrics(w))
     ]
-    assert 77 in _annotations(rate_rule_widget)
+    assert 77 in _annotations(all_rules_widget)
+    (rate_rule_widget,) = [w for w in _widgets(body) if any(RATE_RULE in m for m in _metrics(w))]
+    assert 77 not in _annotations(rate_rule_widget)
     concurrency = _annotations(_widget_showing(body, "AWS/Lambda", "ConcurrentExecutions"))
     assert settings.lambda_.concurrency_alarm_threshold in concurrency
 
