@@ -27,7 +27,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ (Debian: apt-get install nodejs npm)"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 22+ (Debian: apt-get install nodejs npm)"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -89,7 +89,7 @@ dev-reset:
 	rm -rf $(LOCAL_STATE)
 
 loadtest/node_modules/.installed: loadtest/package.json loadtest/package-lock.json
-	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ (Debian: apt-get install nodejs npm)"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 22+ (Debian: apt-get install nodejs npm)"; exit 1; }
 	cd loadtest && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

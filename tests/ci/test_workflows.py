@@ -17,6 +17,9 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+|[0-9a-f]{40})$")
 # Scopes a job may write, and what for: OIDC tokens for AWS, PR comments.
 WRITABLE = {"id-token", "pull-requests"}
 AWS_CREDENTIALS = "aws-actions/configure-aws-credentials"
+ROLE_VARIABLES = ("${{ vars.AWS_ROLE_ARN }}", "${{ secrets.AWS_ROLE_ARN }}")
+# Prod's previews may assume a role in prod's own account.
+PREVIEW_ROLE = "${{ matrix.stack == 'prod' && vars.AWS_PREVIEW_ROLE_ARN_PROD || vars.AWS_ROLE_ARN }}"
 PULUMI = "pulumi/actions"
 
 
@@ -108,7 +111,9 @@ def test_aws_credentials_come_from_oidc_and_the_pulumi_token_from_a_secret(name:
     for job in _load(name)["jobs"].values():
         for step in _steps(job):
             if _uses(step) == AWS_CREDENTIALS:
-                assert step["with"]["role-to-assume"] in ("${{ vars.AWS_ROLE_ARN }}", "${{ secrets.AWS_ROLE_ARN }}")
+                # A job bound to an environment takes that environment's deploy role, never a preview role.
+                allowed = ROLE_VARIABLES if "environment" in job else (*ROLE_VARIABLES, PREVIEW_ROLE)
+                assert step["with"]["role-to-assume"] in allowed
             if _uses(step) == PULUMI:
                 assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
                 assert step["with"]["policyPacks"] == "policy"
