@@ -50,6 +50,27 @@ def write_stack_file(tmp_path: Path) -> Callable[[dict[str, Any]], Path]:
     return write
 
 
+@pytest.fixture(scope="session")
+def requirement_pins() -> Callable[[str], dict[str, str]]:
+    """A requirements file of the repository as package name -> pinned version (``==`` pins only, extras dropped)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    def pins(relative_path: str) -> dict[str, str]:
+        pinned: dict[str, str] = {}
+        for line in (ROOT / relative_path).read_text().splitlines():
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            requirement = Requirement(text)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", f"{relative_path}: {text} is not an exact pin"
+            pinned[canonicalize_name(requirement.name)] = specifier.version
+        return pinned
+
+    return pins
+
+
 # DynamoDB Local accepts any credentials, but scopes tables by access key and region (without
 # -sharedDb): everything in the session uses these, through the environment, as boto3 would on Lambda.
 LOCAL_AWS_ENVIRONMENT = {

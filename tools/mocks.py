@@ -261,9 +261,11 @@ def _policy_document(args: Mapping[str, Any]) -> dict[str, Any]:
 
 def _ssm_parameter(name: str, region: str) -> str:
     # AWS publishes the Powertools layer ARN under a public parameter named after the version.
-    if name.startswith("/aws/service/powertools/"):
-        version = name.rsplit("/", 1)[-1]
-        return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:{version}"
+    # /aws/service/powertools/python/{architecture}/{runtime}/{version}; the layer is named after the first two.
+    if name.startswith("/aws/service/powertools/python/"):
+        architecture, runtime, version = name.removeprefix("/aws/service/powertools/python/").split("/")
+        layer = f"AWSLambdaPowertoolsPythonV3-{runtime.replace('.', '')}-{architecture}"
+        return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:layer:{layer}:{version}"
     raise NotImplementedError(f"SSM parameter {name} has no mock in tools/mocks.py")
 
 

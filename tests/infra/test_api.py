@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,17 @@ def test_layer_parameter_is_awss_public_powertools_parameter_for_the_runtime() -
     assert powertools_layer_parameter("3.37.0") == "/aws/service/powertools/python/arm64/python3.13/3.37.0"
 
 
+def test_the_functions_requirements_are_pinned_as_the_program_and_tests_pin_them(
+    requirement_pins: Callable[[str], dict[str, str]],
+) -> None:
+    # handler/requirements.txt says what the function needs beyond the runtime; the tests run it on the root pins.
+    function = requirement_pins("handler/requirements.txt")
+    root = requirement_pins("requirements.txt")
+
+    assert {"aws-lambda-powertools", "aws-xray-sdk", "pydantic"} <= function.keys()
+    assert {name: root.get(name) for name in function} == function
+
+
 def test_function_uses_the_layer_published_for_the_pinned_powertools(api_run: ProgramRun) -> None:
     version = pinned_powertools_version((ROOT / "requirements.txt").read_text())
     parameter = powertools_layer_parameter(version)
@@ -145,8 +157,12 @@ def test_function_uses_the_layer_published_for_the_pinned_powertools(api_run: Pr
         pulumi.runtime.MockCallArgs("aws:ssm/getParameter:getParameter", {"name": parameter}, "")
     )
 
+    function = api_run.one(FUNCTION).inputs
     assert version == "3.37.0"
-    assert api_run.one(FUNCTION).inputs["layers"] == [published["value"]]
+    assert function["layers"] == [published["value"]]
+    # The layer built for the function's own runtime and architecture (its name says which).
+    (architecture,) = function["architectures"]
+    assert published["value"].split(":")[-2].endswith(f"-{function['runtime'].replace('.', '')}-{architecture}")
 
 
 def test_code_files_are_the_packages_python_sources_in_a_stable_order(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
@@ -16,6 +17,17 @@ from policy.graph import T
 from tests.policy.conftest import CHECKLIST_ROWS, POLICY_NAMES, ContextFactory, Graph
 from tests.policy.mutations import MUTATIONS, edit, setting
 from tools.mocks import ROOT, cli_config, read_stack_config
+
+
+def test_the_packs_requirements_are_pinned_as_the_program_and_tests_pin_them(
+    requirement_pins: Callable[[str], dict[str, str]],
+) -> None:
+    # The Pulumi CLI builds policy/venv from this file; the rules import the program's settings and contract.
+    pack = requirement_pins("policy/requirements.txt")
+    repository = requirement_pins("requirements.txt") | requirement_pins("requirements-dev.txt")
+
+    assert {"pulumi-policy", "pulumi", "pydantic"} <= pack.keys()
+    assert {name: repository.get(name) for name in pack} == pack
 
 
 def test_the_registry_holds_every_checklist_row_in_order() -> None:
