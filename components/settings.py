@@ -410,7 +410,7 @@ def _api_limit_reason(field: str, stage: float, consumers: Sequence[float]) -> s
 
 
 def _consistency_problems(settings: StackSettings) -> list[str]:
-    """Rules across keys (DESIGN.md §3) that no single field can check, each with its full key path."""
+    """Rules across keys (README: Stacks and limits) that no single field can check, each with its full key path."""
     problems: list[str] = []
     stage = settings.api_gateway.throttle
     buckets = {"apiGateway.throttle": stage} | {f"plans.{n}.throttle": p.throttle for n, p in settings.plans.items()}

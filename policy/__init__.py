@@ -1,4 +1,4 @@
-"""tiered-api's CrossGuard policy pack: every row of SECURITY_CHECKLIST.md as a mandatory policy.
+"""tiered-api's CrossGuard policy pack: every row of the security checklist as a mandatory policy.
 
 - ``policy.checklist``: ``CHECKLIST`` (row id -> its rules) and ``build_policies`` (the CrossGuard policies).
 - ``policy.rules.*``: the rules, one module per checklist section.

@@ -18,7 +18,7 @@ from policy.context import engine_context
 
 PolicyPack(
     name="tiered-api-checklist",
-    description="SECURITY_CHECKLIST.md: every row, mandatory, with reviewed per-stack suppressions",
+    description="tiered-api's security checklist: every row, mandatory, with reviewed per-stack suppressions",
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=build_policies(functools.cache(engine_context)),
 )

@@ -1,4 +1,4 @@
-"""The registry: every row of SECURITY_CHECKLIST.md by id, and the CrossGuard policies built from it.
+"""The registry: every row of the security checklist by id, and the CrossGuard policies built from it.
 
 ``build_policies`` turns each row's rules into mandatory ``ResourceValidationPolicy``s or ``StackValidationPolicy``s
 whose violations pass through the stack's suppressions first, and adds the ``SUPPRESSIONS`` policy that reports invalid,

@@ -1,1 +1,1 @@
-"""One module per section of SECURITY_CHECKLIST.md; each exposes ``RULES`` in the checklist's order."""
+"""One module per section of the security checklist; each exposes ``RULES`` in the checklist's order."""

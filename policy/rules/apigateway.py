@@ -1,4 +1,4 @@
-"""API Gateway rows of SECURITY_CHECKLIST.md."""
+"""API Gateway rows of the security checklist."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DynamoDB rows of SECURITY_CHECKLIST.md."""
+"""DynamoDB rows of the security checklist."""
 
 from __future__ import annotations
 

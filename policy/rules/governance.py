@@ -1,4 +1,4 @@
-"""Logs, IAM and alarm rows of SECURITY_CHECKLIST.md."""
+"""Logs, IAM and alarm rows of the security checklist."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ class AlarmKind:
     """There is nothing to alarm on until the stack reserves concurrency (``lambda.reservedConcurrency``)."""
 
 
-# DESIGN.md §5, in its order.
+# The alarms of docs/operations.md §4, in its order.
 REQUIRED_ALARMS = (
     AlarmKind(
         "Lambda concurrency", "AWS/Lambda", frozenset({"ConcurrentExecutions"}), only_with_reserved_concurrency=True
@@ -195,7 +195,8 @@ REQUIRED_ALARMS = (
 
 
 @stack_rule(
-    "ALARMS", "The alarms of DESIGN.md §5 exist, each notifying an SNS topic of the stack, with its actions enabled"
+    "ALARMS",
+    "The stack's alarms (docs/operations.md §4) exist, each notifying an SNS topic of the stack, with its actions enabled",
 )
 def alarms(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     all_alarms = graph.of_type(T.METRIC_ALARM)

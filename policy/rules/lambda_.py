@@ -1,4 +1,4 @@
-"""Lambda rows of SECURITY_CHECKLIST.md."""
+"""Lambda rows of the security checklist."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Network rows of SECURITY_CHECKLIST.md."""
+"""Network rows of the security checklist."""
 
 from __future__ import annotations
 

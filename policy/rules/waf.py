@@ -1,4 +1,4 @@
-"""WAF rows of SECURITY_CHECKLIST.md."""
+"""WAF rows of the security checklist."""
 
 from __future__ import annotations
 

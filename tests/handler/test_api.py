@@ -1,4 +1,4 @@
-"""The HTTP contract of DESIGN.md §4, end to end through lambda_handler against DynamoDB Local."""
+"""The HTTP contract of the README's API table, end to end through lambda_handler against DynamoDB Local."""
 
 from __future__ import annotations
 

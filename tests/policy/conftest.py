@@ -17,7 +17,7 @@ from tools.mocks import ProgramRun, RecordedResource, stack_settings
 # A fixed review date, so that an expiry in the suppression file cannot turn a test red on its own.
 TODAY = dt.date(2026, 11, 22)
 
-# The rows of SECURITY_CHECKLIST.md, in its order.
+# The rows of the security checklist (policy/checklist.py), in its order.
 CHECKLIST_ROWS = [
     "APIGW-ACCESSLOG", "APIGW-XRAY", "APIGW-METHODSETTINGS", "APIGW-ACCOUNT", "APIGW-AUTH", "APIGW-VALIDATOR",
     "APIGW-REGIONAL", "APIGW-USAGEPLANS", "APIGW-REDEPLOY",
