@@ -33,6 +33,15 @@ _COMMON_ERRORS: Final = (
     HTTPStatus.SERVICE_UNAVAILABLE,
 )
 _FORBIDDEN: Final = HTTPStatus.FORBIDDEN  # API Gateway: missing or invalid x-api-key, or a WAF block.
+# Python 3.13 renamed these phrases after RFC 9110; named here so that every Python builds the same document.
+_RFC_9110_PHRASES: Final = {
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "Content Too Large",
+    HTTPStatus.UNPROCESSABLE_ENTITY: "Unprocessable Content",
+}
+
+
+def _description(status: HTTPStatus) -> str:
+    return _RFC_9110_PHRASES.get(status, status.phrase)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -64,13 +73,13 @@ def _operation(route: Route) -> dict[str, Any]:
         }
         for parameter in route.query_parameters
     ]
-    success: dict[str, Any] = {"description": route.success_status.phrase}
+    success: dict[str, Any] = {"description": _description(route.success_status)}
     if route.response_model is not None:
         success["content"] = _json_content(route.response_model)
     responses = {str(int(route.success_status)): success}
     for status in sorted({*route.error_statuses, *_COMMON_ERRORS}):
         responses[str(int(status))] = {
-            "description": status.phrase,
+            "description": _description(status),
             "content": _json_content("ErrorResponse"),
         }
     responses[str(int(_FORBIDDEN))] = {
