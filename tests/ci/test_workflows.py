@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.api import RUNTIME
 from tests.conftest import STACKS
 from tools.mocks import ROOT
 
@@ -21,6 +22,7 @@ ROLE_VARIABLES = ("${{ vars.AWS_ROLE_ARN }}", "${{ secrets.AWS_ROLE_ARN }}")
 # Prod's previews may assume a role in prod's own account.
 PREVIEW_ROLE = "${{ matrix.stack == 'prod' && vars.AWS_PREVIEW_ROLE_ARN_PROD || vars.AWS_ROLE_ARN }}"
 PULUMI = "pulumi/actions"
+SETUP_PYTHON = "actions/setup-python"
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -83,6 +85,15 @@ def test_every_action_is_pinned_to_a_major_tag_or_a_commit(name: str) -> None:
         for step in _steps(job):
             if "uses" in step:
                 assert PINNED.match(step["uses"]), f"{name}: {step['uses']} is not pinned to vN or a commit SHA"
+
+
+@pytest.mark.parametrize("name", _workflows())
+def test_jobs_run_the_python_the_function_runs_on(name: str) -> None:
+    # The tests run the handler as Lambda's runtime would: same Python minor version.
+    setups = [step for job in _load(name)["jobs"].values() for step in _steps(job) if _uses(step) == SETUP_PYTHON]
+
+    assert setups
+    assert {str(step["with"]["python-version"]) for step in setups} == {RUNTIME.removeprefix("python")}
 
 
 @pytest.mark.parametrize("name", _workflows())
