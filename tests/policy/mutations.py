@@ -175,6 +175,21 @@ def _rate_window(seconds: float) -> Callable[[Inputs], None]:
     return change
 
 
+def _rate_by_forwarded_ip(inputs: Inputs) -> None:
+    for rule in inputs["rules"]:
+        statement = rule.get("statement", {}).get("rateBasedStatement")
+        if statement:
+            statement["aggregateKeyType"] = "FORWARDED_IP"
+            statement["forwardedIpConfig"] = {"headerName": "X-Forwarded-For", "fallbackBehavior": "MATCH"}
+
+
+def _ipv6_egress_anywhere(inputs: Inputs) -> None:
+    inputs["egress"] = [
+        *inputs["egress"],
+        {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "ipv6CidrBlocks": ["::/0"]},
+    ]
+
+
 def _rule_metrics_off(inputs: Inputs) -> None:
     inputs["rules"][-1]["visibilityConfig"]["cloudwatchMetricsEnabled"] = False
 
@@ -358,6 +373,54 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
         edit(T.WEB_ACL, in_group(KNOWN_BAD_INPUTS, _scope_down)),
     ),
     "waf-common-scoped-down": ("WAF-MANAGED", "dev", edit(T.WEB_ACL, in_group(COMMON, _scope_down))),
+    # A client sets X-Forwarded-For itself: a limit per forwarded address is a limit per header value.
+    "waf-rate-by-forwarded-ip": ("WAF-RATE", "dev", edit(T.WEB_ACL, _rate_by_forwarded_ip)),
+    "waf-logs-redact-another-header": (
+        "WAF-LOGGING",
+        "dev",
+        edit(T.WEB_ACL_LOGGING, setting("redactedFields", value=[{"singleHeader": {"name": "x-forwarded-for"}}])),
+    ),
+    "iam-every-action-of-a-service": (
+        "IAM-NO-STAR",
+        "dev",
+        edit(T.ROLE_POLICY, _allow("s3:*", "arn:aws:s3:::tiered-api-example"), _grants_dynamodb),
+    ),
+    "lambda-reserved-concurrency-zero": (
+        "LAMBDA-CONCURRENCY",
+        "dev",
+        edit(T.FUNCTION, setting("reservedConcurrentExecutions", value=0.0)),
+    ),
+    "lambda-env-temporary-access-key-id": (
+        "LAMBDA-ENV-SECRETS",
+        "dev",
+        edit(T.FUNCTION, setting("environment", "variables", "UPSTREAM_PRINCIPAL", value="ASIAIOSFODNN7EXAMPLE")),
+    ),
+    "lambda-env-token-by-name": (
+        "LAMBDA-ENV-SECRETS",
+        "dev",
+        edit(T.FUNCTION, setting("environment", "variables", "AUTH_TOKEN", value="placeholder")),
+    ),
+    "lambda-permission-every-action": (
+        "LAMBDA-PERMISSION",
+        "dev",
+        edit(T.PERMISSION, setting("action", value="lambda:*")),
+    ),
+    "ddb-table-key-without-rotation": ("DDB-SSE", "prod", edit(T.KMS_KEY, setting("enableKeyRotation", value=False))),
+    "vpc-flowlog-accepted-traffic-only": (
+        "VPC-FLOWLOG",
+        "dev",
+        edit(T.FLOW_LOG, setting("trafficType", value="ACCEPT")),
+    ),
+    "sg-egress-ipv6-anywhere": (
+        "SG-EGRESS",
+        "dev",
+        edit(T.SECURITY_GROUP, _ipv6_egress_anywhere, _has_prefix_list_egress),
+    ),
+    "apigw-plan-rate-zero": (
+        "APIGW-USAGEPLANS",
+        "dev",
+        edit(T.USAGE_PLAN, setting("throttleSettings", "rateLimit", value=0.0)),
+    ),
     "waf-known-bad-inputs-rules-excluded": (
         "WAF-MANAGED",
         "dev",
