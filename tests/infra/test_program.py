@@ -365,3 +365,58 @@ def test_plan_of_prod_lists_every_resource_the_stack_creates(
     for resource in created:
         assert any(line.split()[:2] == [resource.type, resource.name] for line in lines), resource.name
     assert {r.type for r in created} >= {FUNCTION, STAGE, PLAN, KEY, WEB_ACL, METHOD_SETTINGS, ALARM}
+
+
+# --- how the program wires the components to each other ---------------------------------------------------------
+
+TABLE = "aws:dynamodb/table:Table"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+REST_API = "aws:apigateway/restApi:RestApi"
+
+
+def _policy_statements(resource: RecordedResource) -> list[dict[str, Any]]:
+    statements = json.loads(resource.inputs["policy"])["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _items_table(run: ProgramRun) -> RecordedResource:
+    (items,) = [t for t in run.of_type(TABLE) if t.inputs["hashKey"] == "id"]
+    return items
+
+
+def test_prods_function_may_use_the_key_its_tables_are_encrypted_with(stack_runs: dict[str, ProgramRun]) -> None:
+    run = stack_runs["prod"]
+    table_keys = {t.inputs["serverSideEncryption"]["kmsKeyArn"] for t in run.of_type(TABLE)}
+    (function_policy,) = [p for p in run.of_type(ROLE_POLICY) if "dynamodb:PutItem" in p.inputs["policy"]]
+
+    (key_arn,) = table_keys
+    granted = [s for s in _policy_statements(function_policy) if key_arn in _as_list(s.get("Resource"))]
+    assert granted
+    assert "kms:Decrypt" in _as_list(granted[0]["Action"])
+
+
+def test_the_dynamodb_endpoint_lets_the_function_query_the_year_index(stack_run: ProgramRun) -> None:
+    (endpoint,) = [e for e in stack_run.of_type(VPC_ENDPOINT) if e.inputs.get("policy")]
+    resources = {r for s in _policy_statements(endpoint) for r in _as_list(s.get("Resource"))}
+
+    assert f"{_items_table(stack_run).outputs['arn']}/index/year-index" in resources
+
+
+def test_api_alarms_watch_the_rest_api_by_its_name(stack_run: ProgramRun) -> None:
+    def api_names(value: Any) -> list[Any]:
+        if isinstance(value, dict):
+            found = [value["ApiName"]] if "ApiName" in value else []
+            return found + [name for item in value.values() for name in api_names(item)]
+        if isinstance(value, list):
+            return [name for item in value for name in api_names(item)]
+        return []
+
+    names = [name for alarm in stack_run.of_type(ALARM) for name in api_names(alarm.inputs)]
+
+    assert names
+    assert set(names) == {stack_run.one(REST_API).inputs["name"]}
