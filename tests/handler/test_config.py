@@ -36,6 +36,17 @@ def test_valid_environment_loads_typed_settings():
     )
 
 
+@pytest.mark.parametrize("value", ["true", "True", "TRUE"])
+def test_fail_open_is_read_whatever_the_case_of_true(value):
+    assert load_settings({**VALID, config.ENV_RATE_LIMIT_FAIL_OPEN: value}).rate_limit_fail_open is True
+
+
+def test_the_longest_window_allowed_loads():
+    longest = load_settings({**VALID, config.ENV_RATE_LIMIT_WINDOW_SECONDS: "86400"})
+
+    assert longest.rate_limit_window_seconds == 86400
+
+
 @pytest.mark.parametrize("name", REQUIRED_VARIABLES)
 def test_missing_variable_is_named(name):
     environment = {key: value for key, value in VALID.items() if key != name}
