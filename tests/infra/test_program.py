@@ -14,6 +14,7 @@ import pytest
 import tools.mocks
 from components.api import METRICS_NAMESPACE
 from components.settings import ConfigError
+from policy.graph import as_list, policy_statements
 from tools.mocks import ProgramRun, RecordedResource, TieredApiMocks, run_program, stack_settings
 from tools.plan import main as plan_main
 
@@ -375,15 +376,6 @@ VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 REST_API = "aws:apigateway/restApi:RestApi"
 
 
-def _policy_statements(resource: RecordedResource) -> list[dict[str, Any]]:
-    statements = json.loads(resource.inputs["policy"])["Statement"]
-    return statements if isinstance(statements, list) else [statements]
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def _items_table(run: ProgramRun) -> RecordedResource:
     (items,) = [t for t in run.of_type(TABLE) if t.inputs["hashKey"] == "id"]
     return items
@@ -395,14 +387,14 @@ def test_prods_function_may_use_the_key_its_tables_are_encrypted_with(stack_runs
     (function_policy,) = [p for p in run.of_type(ROLE_POLICY) if "dynamodb:PutItem" in p.inputs["policy"]]
 
     (key_arn,) = table_keys
-    granted = [s for s in _policy_statements(function_policy) if key_arn in _as_list(s.get("Resource"))]
+    granted = [s for s in policy_statements(function_policy.inputs["policy"]) if key_arn in as_list(s.get("Resource"))]
     assert granted
-    assert "kms:Decrypt" in _as_list(granted[0]["Action"])
+    assert "kms:Decrypt" in as_list(granted[0]["Action"])
 
 
 def test_the_dynamodb_endpoint_lets_the_function_query_the_year_index(stack_run: ProgramRun) -> None:
     (endpoint,) = [e for e in stack_run.of_type(VPC_ENDPOINT) if e.inputs.get("policy")]
-    resources = {r for s in _policy_statements(endpoint) for r in _as_list(s.get("Resource"))}
+    resources = {r for s in policy_statements(endpoint.inputs["policy"]) for r in as_list(s.get("Resource"))}
 
     items_outputs = _items_table(stack_run).outputs or {}
     assert f"{items_outputs['arn']}/index/year-index" in resources

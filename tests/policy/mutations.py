@@ -183,13 +183,6 @@ def _rate_by_forwarded_ip(inputs: Inputs) -> None:
             statement["forwardedIpConfig"] = {"headerName": "X-Forwarded-For", "fallbackBehavior": "MATCH"}
 
 
-def _ipv6_egress_anywhere(inputs: Inputs) -> None:
-    inputs["egress"] = [
-        *inputs["egress"],
-        {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "ipv6CidrBlocks": ["::/0"]},
-    ]
-
-
 def _rule_metrics_off(inputs: Inputs) -> None:
     inputs["rules"][-1]["visibilityConfig"]["cloudwatchMetricsEnabled"] = False
 
@@ -237,11 +230,16 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _open_egress(inputs: Inputs) -> None:
-    inputs["egress"] = [
-        *inputs["egress"],
-        {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]},
-    ]
+def _egress_anywhere(blocks: str, anywhere: str) -> Callable[[Inputs], None]:
+    """Add an every-protocol egress rule to ``anywhere`` (``blocks``: cidrBlocks or ipv6CidrBlocks)."""
+
+    def change(inputs: Inputs) -> None:
+        inputs["egress"] = [
+            *inputs["egress"],
+            {"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, blocks: [anywhere]},
+        ]
+
+    return change
 
 
 def _is_items_table(resource: RecordedResource) -> bool:
@@ -312,7 +310,7 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
         ),
     ),
     "VPC-DDB-ENDPOINT": ("dev", edit(T.VPC_ENDPOINT, _json_edit("policy", _add_scan))),
-    "SG-EGRESS": ("dev", edit(T.SECURITY_GROUP, _open_egress, _has_prefix_list_egress)),
+    "SG-EGRESS": ("dev", edit(T.SECURITY_GROUP, _egress_anywhere("cidrBlocks", "0.0.0.0/0"), _has_prefix_list_egress)),
     "LOG-RETENTION": ("dev", edit(T.LOG_GROUP, setting("retentionInDays", value=3653.0))),
     "IAM-NO-STAR": ("dev", edit(T.ROLE_POLICY, _json_edit("policy", _every_table), _grants_dynamodb)),
     "IAM-MANAGED": (
@@ -414,7 +412,7 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
     "sg-egress-ipv6-anywhere": (
         "SG-EGRESS",
         "dev",
-        edit(T.SECURITY_GROUP, _ipv6_egress_anywhere, _has_prefix_list_egress),
+        edit(T.SECURITY_GROUP, _egress_anywhere("ipv6CidrBlocks", "::/0"), _has_prefix_list_egress),
     ),
     "apigw-plan-rate-zero": (
         "APIGW-USAGEPLANS",
