@@ -6,6 +6,7 @@ from urllib.parse import urljoin
 
 import pytest
 
+from handler._rules import MAX_YEAR, MIN_YEAR
 from handler.models import ErrorResponse, Item, ItemList
 
 from .conftest import load_event, scan_all
@@ -51,6 +52,14 @@ def test_create_on_items_route_answers_201_with_location(invoke, build_event, ne
         urljoin(called, result.headers["location"])
         == f"https://{context['domainName']}/{context['stage']}/items/{new_id}"
     )
+
+
+@pytest.mark.parametrize("year", [MIN_YEAR, MAX_YEAR])
+def test_create_accepts_the_first_and_last_four_digit_years_as_integers(invoke, build_event, new_id, year):
+    created = invoke(build_event("POST", "/items", body={"id": new_id, "year": year, "title": "t"}))
+
+    assert created.status == 201
+    assert invoke(build_event("GET", f"/items/{new_id}")).body["year"] == year
 
 
 def test_repeated_identical_create_succeeds_again_and_stores_one_item(

@@ -41,6 +41,7 @@ CASES = [
     ("year-five-digits", {"body": _with(year="20231")}, 400, "year"),
     ("year-leading-zero", {"body": _with(year="0999")}, 400, "year"),
     ("year-three-digit-int", {"body": _with(year=999)}, 400, "year"),
+    ("year-five-digit-int", {"body": _with(year=10000)}, 400, "year"),
     ("year-with-spaces", {"body": _with(year=" 2023")}, 400, "year"),
     ("year-arabic-indic-digits", {"body": _with(year="٢٠٢٣")}, 400, "year"),
     ("year-object", {"body": _with(year={"value": 2023})}, 400, "year"),
@@ -62,6 +63,8 @@ CASES = [
     ("missing-title", {"body": _with(title=_MISSING)}, 400, "title"),
     ("extra-field", {"body": _with(owner="me")}, 400, "owner"),
     ("oversize-body", {"body": _with(title="t" * (MAX_BODY_BYTES + 1))}, 413, "too large"),
+    # Whitespace is valid JSON: the body is one byte over the limit and nothing else is wrong with it.
+    ("one-byte-over-the-limit", {"raw_body": json.dumps(VALID).ljust(MAX_BODY_BYTES + 1)}, 413, "too large"),
     ("huge-title", {"body": _with(title="t" * 1_000_000)}, 413, "too large"),
     ("text-plain", {"body": VALID, "content_type": "text/plain"}, 415, "application/json"),
     ("form-encoded", {"raw_body": "id=1", "content_type": "application/x-www-form-urlencoded"}, 415, "json"),
@@ -138,6 +141,12 @@ def test_base64_encoded_valid_body_is_accepted(invoke, build_event, items_table,
     assert len(scan_all(dynamodb_client, items_table)) == 1
 
 
+def test_body_of_exactly_the_maximum_size_is_accepted(invoke, build_event, items_table):
+    raw_body = json.dumps(VALID).ljust(MAX_BODY_BYTES)
+
+    assert invoke(build_event("POST", "/items", raw_body=raw_body)).status == 201
+
+
 @pytest.mark.parametrize("content_type", [None, "application/json; charset=utf-8", "application/vnd.api+json"])
 def test_json_content_types_and_a_missing_one_are_accepted(invoke, build_event, items_table, content_type):
     assert invoke(build_event("POST", "/items", body=VALID, content_type=content_type)).status == 201
@@ -175,10 +184,12 @@ def test_update_with_an_unpaired_surrogate_is_400_and_leaves_the_item_unchanged(
 
 
 # API Gateway's {id} takes any segment as sent; Powertools' router refuses some of these characters itself.
+# A trailing slash reaches the same resource in API Gateway, so it must not turn the id error into a 404.
 @pytest.mark.parametrize("item_id", ["a%20b", "a" * 65, "é", "a.b", 'a"b', "a`b", "a\\b", "\N{DUCK}"])
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-def test_bad_path_id_is_400_naming_id(invoke, build_event, items_table, dynamodb_client, method, item_id):
-    result = invoke(build_event(method, f"/items/{item_id}", body={"title": "t"}))
+@pytest.mark.parametrize("trailing", ["", "/"], ids=["no-trailing-slash", "trailing-slash"])
+def test_bad_path_id_is_400_naming_id(invoke, build_event, items_table, dynamodb_client, method, item_id, trailing):
+    result = invoke(build_event(method, f"/items/{item_id}{trailing}", body={"title": "t"}))
 
     assert result.status == 400
     assert [error["field"] for error in result.body["errors"]] == ["id"]
@@ -217,6 +228,7 @@ def test_unknown_route_is_404(invoke, build_event, path):
     ("method", "path", "allowed"),
     [
         ("PATCH", "/items/abc", {"GET", "PUT", "DELETE"}),
+        ("PATCH", "/items/abc/", {"GET", "PUT", "DELETE"}),
         ("DELETE", "/items", {"GET", "POST"}),
         ("GET", "/", {"POST"}),
     ],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -118,6 +120,8 @@ INVALID_CONFIGS = [
      "greater than 0"),
     ("burst below rate", "prod", "tiered-api:plans.standard.throttle.burstLimit", 20,
      "at least its rateLimit"),
+    ("stage burst one below its rate", "prod", "tiered-api:apiGateway.throttle.burstLimit", 99,
+     "at least its rateLimit (100)"),
     ("plan above stage", "dev", "tiered-api:plans.premium.throttle.rateLimit", 15,
      "at most the stage's"),
     ("timeout above 29 s", "prod", "tiered-api:lambda.timeoutSeconds", 30,
@@ -183,6 +187,8 @@ INVALID_CONFIGS = [
      "not U+200B"),
     ("tag key with a character DynamoDB refuses", "prod", "tiered-api:tags.cost@centre", "4711",
      "tag keys may hold only letters, numbers, spaces and + - = . _ : /"),
+    ("tag value with a currency symbol DynamoDB refuses", "prod", "tiered-api:tags.budget", "US$",
+     "not $"),
     ("quota beyond API Gateway's 32-bit limit", "prod", "tiered-api:plans.standard.quota.limit", 2**31,
      "less than or equal to 2147483647"),
     ("stage name with a character API Gateway refuses", "prod", "tiered-api:apiGateway.stageName", "prod.eu",
@@ -197,6 +203,10 @@ INVALID_CONFIGS = [
     ("key in a misspelt namespace", "prod", "tieredapi:lambda", {"memoryMb": 512},
      "not read by this program: its keys are spelled tiered-api:<name>, e.g. tiered-api:lambda"),
     ("key without a namespace", "prod", "lambda", {"memoryMb": 512},
+     "e.g. tiered-api:lambda"),
+    ("key in a namespace missing a letter", "prod", "tierd-api:lambda", {"memoryMb": 512},
+     "e.g. tiered-api:lambda"),
+    ("key in the namespace in capitals", "prod", "Tiered-API:lambda", {"memoryMb": 512},
      "e.g. tiered-api:lambda"),
 ]  # fmt: skip
 
@@ -220,6 +230,17 @@ def test_invalid_config_names_file_key_path_and_what_is_allowed(
     problem = next((line for line in caught.value.problems if line.startswith(f"{key}:")), None)
     assert problem is not None, message
     assert allowed in problem, problem
+
+
+@pytest.mark.parametrize("throttle", ["tiered-api:apiGateway.throttle", "tiered-api:plans.standard.throttle"])
+def test_a_burst_of_exactly_one_second_at_its_rate_is_allowed(
+    stack_config: Callable[[str], dict[str, Any]], throttle: str
+) -> None:
+    config = stack_config("prod")
+    bucket = functools.reduce(operator.getitem, throttle.split("."), config)
+    bucket["burstLimit"] = bucket["rateLimit"]
+
+    load_settings("prod", config)
 
 
 def test_tags_may_fill_awss_limit_together_with_the_programs_name_tag(
@@ -373,6 +394,23 @@ def test_reserved_concurrency_at_littles_law_gives_no_rate_warning(
     assert len(rate_warnings(needed - 1)) == 1
 
 
+def test_reserved_concurrency_at_littles_law_but_below_the_apis_burst_gets_the_burst_warning(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    config = stack_config("prod")
+    needed = math.ceil(
+        consumer_plans_sum(config, "rateLimit") * config["tiered-api:lambda"]["expectedDurationMs"] / 1000
+    )
+    burst = int(consumer_plans_sum(config, "burstLimit"))
+    assert needed < burst
+    config["tiered-api:lambda"]["reservedConcurrency"] = needed
+
+    warnings = [w for w in load_settings("prod", config).capacity_warnings() if "reservedConcurrency" in w]
+
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"lambda.reservedConcurrency ({needed}) is below the API's burst ({burst})")
+
+
 def test_reserved_concurrency_below_the_apis_burst_is_a_warning(
     stack_config: Callable[[str], dict[str, Any]],
 ) -> None:
@@ -420,6 +458,21 @@ def test_waf_limit_below_a_plans_rate_is_a_warning(stack_config: Callable[[str],
 
     config["tiered-api:waf"]["rateLimit"] = 2000
     assert any(w.startswith("waf allows one IP 6.7 rps") for w in load_settings("prod", config).capacity_warnings())
+
+
+@pytest.mark.parametrize(("requests_short", "warned"), [(0, False), (1, True)])
+def test_waf_warns_once_a_plans_rate_is_above_the_average_rate_it_allows_one_ip(
+    stack_config: Callable[[str], dict[str, Any]], requests_short: int, warned: bool
+) -> None:
+    config = stack_config("prod")
+    waf = config["tiered-api:waf"]
+    fastest = max(plan["throttle"]["rateLimit"] for plan in config["tiered-api:plans"].values())
+    # Exactly the fastest plan's rate over the window lets its steady traffic through; one request less does not.
+    waf["rateLimit"] = fastest * waf["windowSeconds"] - requests_short
+
+    warnings = [w for w in load_settings("prod", config).capacity_warnings() if w.startswith("waf")]
+
+    assert len(warnings) == int(warned), warnings
 
 
 def test_pulumi_yaml_describes_exactly_the_keys_stacksettings_reads() -> None:

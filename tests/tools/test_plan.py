@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from components.settings import StackSettings
 from tools.mocks import ROOT
-from tools.plan import limits_table, main
+from tools.plan import limits_table, main, resource_rows
 
 
 def test_plan_prints_the_limits_table_of_each_stack(capsys: pytest.CaptureFixture[str], stack_run: Any) -> None:
@@ -40,6 +41,38 @@ def test_plan_limits_show_the_stack_files_numbers(stack_runs: dict[str, Any]) ->
     assert prod["api as a whole"].startswith(
         f"{sum(t.rate_limit for t in both):g} rps, burst {sum(t.burst_limit for t in both)} (the lower of"
     )
+
+
+def test_plan_limits_show_the_reserved_concurrency_and_its_alarm_threshold(stack_run: Any) -> None:
+    function = stack_run.settings.lambda_
+    assert function.reserved_concurrency is not None
+
+    row = dict(limits_table(stack_run.settings))["lambda concurrency"]
+
+    assert row.startswith(f"{function.reserved_concurrency}, alarm at {function.concurrency_alarm_threshold:g} ")
+
+
+def test_plan_limits_mention_deletion_protection_only_where_the_stack_turns_it_on(stack_run: Any) -> None:
+    row = dict(limits_table(stack_run.settings))["dynamodb"]
+
+    assert ("deletion protection" in row) == stack_run.settings.data.deletion_protection
+
+
+# Inputs a reviewer checks in a plan, each with the setting of the stack file it must show.
+SHOWN_INPUTS: list[tuple[str, str, Callable[[StackSettings], Any]]] = [
+    ("aws:lambda/function:Function", "reservedConcurrentExecutions", lambda s: s.lambda_.reserved_concurrency),
+    ("aws:dynamodb/table:Table", "deletionProtectionEnabled", lambda s: s.data.deletion_protection),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "threshold", lambda s: s.lambda_.concurrency_alarm_threshold),
+]
+
+
+@pytest.mark.parametrize(("resource_type", "key", "setting"), SHOWN_INPUTS, ids=[case[1] for case in SHOWN_INPUTS])
+def test_plan_resources_show_the_inputs_the_stack_file_sets(
+    stack_run: Any, resource_type: str, key: str, setting: Callable[[StackSettings], Any]
+) -> None:
+    shown = [row["settings"].get(key) for row in resource_rows(stack_run) if row["type"] == resource_type]
+
+    assert setting(stack_run.settings) in shown
 
 
 def test_plan_json_is_machine_readable(capsys: pytest.CaptureFixture[str]) -> None:

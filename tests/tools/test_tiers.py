@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.mocks import ROOT
+from tools.mocks import ROOT, stack_settings
 from tools.tiers import main
 
 STACK_FILES = ("Pulumi.dev.yaml", "Pulumi.prod.yaml")
@@ -76,6 +76,40 @@ def test_raising_premiums_rate_shows_that_one_change_and_nothing_else(
     assert _change_rows(output) == [["prod", "plan premium", "throttle.rateLimit", "80", "100"]]
 
 
+def test_a_fractional_rate_is_shown_with_its_fraction(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = yaml.safe_load((repo / "Pulumi.dev.yaml").read_text())["config"]["tiered-api:plans"]["premium"]
+    _edit(repo / "Pulumi.dev.yaml", _premium_rate(2.5))
+
+    assert main(["--base", "HEAD", "--root", str(repo)]) == 0
+
+    assert _change_rows(capsys.readouterr().out) == [
+        ["dev", "plan premium", "throttle.rateLimit", f"{before['throttle']['rateLimit']:g}", "2.5"]
+    ]
+
+
+def test_a_tier_added_in_this_change_lists_each_of_its_settings_as_previously_unset(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def add_gold(config: dict) -> None:
+        config["tiered-api:plans"]["gold"] = {
+            "description": "Gold tier",
+            "throttle": {"rateLimit": 20, "burstLimit": 40},
+            "quota": {"limit": 500, "period": "DAY"},
+        }
+
+    _edit(repo / "Pulumi.prod.yaml", add_gold)
+
+    assert main(["--base", "HEAD", "--root", str(repo)]) == 0
+
+    assert _change_rows(capsys.readouterr().out) == [
+        ["prod", "plan gold", "description", "unset", "Gold tier"],
+        ["prod", "plan gold", "quota.limit", "unset", "500"],
+        ["prod", "plan gold", "quota.period", "unset", "DAY"],
+        ["prod", "plan gold", "throttle.burstLimit", "unset", "40"],
+        ["prod", "plan gold", "throttle.rateLimit", "unset", "20"],
+    ]
+
+
 def test_a_setting_emptied_is_shown_as_empty(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def clear_description(config: dict) -> None:
         config["tiered-api:plans"]["premium"]["description"] = ""
@@ -114,12 +148,48 @@ def test_a_change_that_adds_a_capacity_warning_is_flagged_as_new(
     assert "- **prod** (new in this change): lambda.reservedConcurrency (10) is below" in output
 
 
+def test_a_capacity_warning_the_base_already_gave_is_not_flagged_as_new(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN prod's stack file, which gives capacity warnings, and a change that leaves them as they were
+    warnings = stack_settings("prod").capacity_warnings()
+    assert warnings
+
+    def more_memory(config: dict) -> None:
+        config["tiered-api:lambda"]["memoryMb"] *= 2
+
+    _edit(repo / "Pulumi.prod.yaml", more_memory)
+    # WHEN the review compares with the last commit
+    assert main(["--base", "HEAD", "--root", str(repo)]) == 0
+    # THEN prod's warnings are listed without being called new
+    section = capsys.readouterr().out.split("### Capacity warnings", 1)[1]
+    assert [line for line in section.splitlines() if line.startswith("- **prod**")] == [
+        f"- **prod**: {warning}" for warning in warnings
+    ]
+
+
 def test_an_invalid_stack_file_is_reported_and_fails(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _edit(repo / "Pulumi.dev.yaml", _premium_rate(1000))  # above dev's stage rate: invalid
     assert main(["--base", "HEAD", "--root", str(repo)]) == 2
     output = capsys.readouterr().out
     assert "### Invalid stack files" in output
     assert "plans.premium.throttle.rateLimit: must be at most the stage's" in output
+
+
+def test_a_stack_file_invalid_at_the_base_is_named_and_left_to_compare_by_hand(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a commit that broke dev's stack file, then a change that mends it
+    valid = (repo / "Pulumi.dev.yaml").read_text()
+    _edit(repo / "Pulumi.dev.yaml", _premium_rate(1000))  # above dev's stage rate: invalid
+    _git(repo, "commit", "-q", "-am", "premium above the stage")
+    (repo / "Pulumi.dev.yaml").write_text(valid)
+    # WHEN the review compares with the broken commit
+    main(["--base", "HEAD", "--root", str(repo)])
+    # THEN it names the stack and the ref whose file was invalid, rather than listing changes against it
+    changes = _changes_section(capsys.readouterr().out)
+    assert "- **dev**: the stack file at `HEAD` was invalid; compare by hand" in changes
+    assert "| dev |" not in changes
 
 
 def test_an_unknown_base_ref_fails(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
