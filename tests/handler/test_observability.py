@@ -77,6 +77,14 @@ def test_validation_failure_is_counted(invoke, build_event, output):
     assert emitted_metrics(output()).count(Metric.VALIDATION_FAILURES) == 1
 
 
+def test_a_conflict_is_not_counted_as_a_validation_failure(invoke, build_event, output, new_id):
+    invoke(build_event("POST", "/items", body={"id": new_id, "year": 2000, "title": "first"}))
+    conflict = invoke(build_event("POST", "/items", body={"id": new_id, "year": 2000, "title": "second"}))
+
+    assert conflict.status == 409
+    assert Metric.VALIDATION_FAILURES not in emitted_metrics(output())
+
+
 def test_requests_without_metrics_emit_no_empty_metric_blob(invoke, build_event, output, app_module, monkeypatch):
     monkeypatch.setattr(app_module, "_cold_start", False)  # this process' cold start is another test's
 
