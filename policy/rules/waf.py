@@ -121,7 +121,11 @@ def association(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     associations = graph.of_type(T.WEB_ACL_ASSOCIATION)
     for stage in graph.of_type(T.STAGE):
         stage_name = str(stage.props.get("stageName", ""))
-        stage_arn = re.compile(r"arn:aws[a-z-]*:apigateway:[a-z0-9-]+::/restapis/[^/]+/stages/" + re.escape(stage_name))
+        # A stage's ARN names its REST API too: the same stage name on another API is another stage.
+        api_id = str(stage.props.get("restApi", ""))
+        stage_arn = re.compile(
+            rf"arn:aws[a-z-]*:apigateway:[a-z0-9-]+::/restapis/{re.escape(api_id)}/stages/{re.escape(stage_name)}"
+        )
         matching = [a for a in associations if stage_arn.fullmatch(str(a.props.get("resourceArn", "")))]
         if not matching:
             yield Finding(f"stage {stage.name} ({stage_name}) has no web ACL association naming its ARN", stage.urn)

@@ -76,6 +76,24 @@ def drop(type_: str, where: Callable[[RecordedResource], bool] = _always) -> Mut
     return mutate
 
 
+def unlink(type_: str, dependency_type: str) -> Mutation:
+    """Make the first resource of ``type_`` stop waiting for the resources of ``dependency_type`` it depends on."""
+
+    def mutate(resources: list[RecordedResource]) -> list[RecordedResource]:
+        copied = copy.deepcopy(resources)
+        kinds = {r.urn: r.type for r in copied}
+        for index, resource in enumerate(copied):
+            if resource.type == type_:
+                kept = tuple(d for d in resource.dependencies if kinds.get(d) != dependency_type)
+                if kept == resource.dependencies:
+                    raise AssertionError(f"the first {type_} does not depend on a {dependency_type}")
+                copied[index] = dataclasses.replace(resource, dependencies=kept)
+                return copied
+        raise AssertionError(f"no {type_} to unlink")
+
+    return mutate
+
+
 def setting(*path: str, value: Any) -> Callable[[Inputs], None]:
     def change(inputs: Inputs) -> None:
         target = inputs
@@ -199,21 +217,30 @@ def _every_table(document: dict[str, Any]) -> None:
             return
 
 
-def _allow(action: str, resource: str) -> Callable[[Inputs], None]:
-    """Add a statement allowing ``action`` on ``resource`` to the policy document (a new one where there is none)."""
+def _allow(action: str, resource: str, condition: dict[str, Any] | None = None) -> Callable[[Inputs], None]:
+    """Add a statement allowing ``action`` on ``resource`` (under ``condition``, if any) to the policy document (a
+    new one where there is none)."""
 
     def change(inputs: Inputs) -> None:
         document = json.loads(inputs.get("policy") or '{"Version": "2012-10-17", "Statement": []}')
-        document["Statement"] = [
-            *_as_list(document["Statement"]),
-            {"Effect": "Allow", "Action": action, "Resource": resource},
-        ]
+        statement: dict[str, Any] = {"Effect": "Allow", "Action": action, "Resource": resource}
+        if condition is not None:
+            statement["Condition"] = condition
+        document["Statement"] = [*_as_list(document["Statement"]), statement]
         inputs["policy"] = json.dumps(document)
 
     return change
 
 
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+_TRUST_LAMBDA = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 def _attach_to_roles(attachment: RecordedResource) -> Inputs:
@@ -240,6 +267,32 @@ def _egress_anywhere(blocks: str, anywhere: str) -> Callable[[Inputs], None]:
         ]
 
     return change
+
+
+def _by_exclusion(document: dict[str, Any]) -> None:
+    statement = document["Statement"][0]
+    statement["NotAction"] = statement.pop("Action")
+
+
+def _on_another_api(inputs: Inputs) -> None:
+    """Point a stage ARN at the stage of the same name of another REST API."""
+    before, _, after = inputs["resourceArn"].partition("/restapis/")
+    inputs["resourceArn"] = f"{before}/restapis/another-api-id/{after.split('/', 1)[1]}"
+
+
+def _https_to_dynamodb_addresses(inputs: Inputs) -> None:
+    """Egress to DynamoDB's published address ranges instead of its prefix list."""
+    for rule in inputs["egress"]:
+        rule.pop("prefixListIds")
+        rule["cidrBlocks"] = ["52.94.0.0/22", "52.119.224.0/20"]
+
+
+def _validates_parameters_only(resource: RecordedResource) -> bool:
+    return resource.inputs.get("validateRequestBody") is False
+
+
+def _trusts_api_gateway(resource: RecordedResource) -> bool:
+    return "apigateway.amazonaws.com" in str(resource.inputs.get("assumeRolePolicy", ""))
 
 
 def _is_items_table(resource: RecordedResource) -> bool:
@@ -419,6 +472,84 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
         "dev",
         edit(T.USAGE_PLAN, setting("throttleSettings", "rateLimit", value=0.0)),
     ),
+    "iam-scopable-ec2-action-on-every-resource": (
+        "IAM-NO-STAR",
+        "dev",
+        edit(T.ROLE_POLICY, _allow("ec2:TerminateInstances", "*"), _grants_dynamodb),
+    ),
+    "iam-govcloud-managed-policy-not-on-the-allow-list": (
+        "IAM-MANAGED",
+        "dev",
+        edit(
+            T.ROLE_POLICY_ATTACHMENT,
+            setting("policyArn", value="arn:aws-us-gov:iam::aws:policy/AdministratorAccess"),
+        ),
+    ),
+    # A condition narrows who may call, not what the key lets them do.
+    "iam-key-policy-every-kms-action-under-a-condition": (
+        "IAM-NO-STAR",
+        "prod",
+        edit(T.KMS_KEY, _allow("kms:*", "*", {"StringEquals": {"kms:CallerAccount": "123456789012"}})),
+    ),
+    "waf-association-names-another-stage": (
+        "WAF-ASSOC",
+        "dev",
+        edit(
+            T.WEB_ACL_ASSOCIATION,
+            setting("resourceArn", value="arn:aws:apigateway:us-east-1::/restapis/api-id/stages/canary"),
+        ),
+    ),
+    # The same stage name on another REST API is not this stage: the ARN must name this API too.
+    "waf-association-names-the-stage-of-another-api": (
+        "WAF-ASSOC",
+        "dev",
+        edit(T.WEB_ACL_ASSOCIATION, _on_another_api),
+    ),
+    "lambda-subnet-routed-to-a-nat-gateway-of-another-stack": (
+        "LAMBDA-VPC",
+        "dev",
+        edit(T.ROUTE_TABLE, setting("routes", value=[{"cidrBlock": "0.0.0.0/0", "natGatewayId": "nat-0a1b2c3d4e"}])),
+    ),
+    "lambda-in-a-subnet-the-stack-does-not-create": (
+        "LAMBDA-VPC",
+        "dev",
+        edit(T.FUNCTION, lambda inputs: inputs["vpcConfig"]["subnetIds"].append("subnet-0elsewhere")),
+    ),
+    "apigw-parameters-validator-skips-parameters": (
+        "APIGW-VALIDATOR",
+        "dev",
+        edit(T.REQUEST_VALIDATOR, setting("validateRequestParameters", value=False), _validates_parameters_only),
+    ),
+    "apigw-plan-does-not-wait-for-the-stage": ("APIGW-USAGEPLANS", "dev", unlink(T.USAGE_PLAN, T.STAGE)),
+    "apigw-account-role-trusts-another-service": (
+        "APIGW-ACCOUNT",
+        "dev",
+        edit(T.ROLE, setting("assumeRolePolicy", value=_TRUST_LAMBDA), _trusts_api_gateway),
+    ),
+    "apigw-keys-from-an-authorizer-there-is-none-of": (
+        "APIGW-AUTH",
+        "dev",
+        edit(T.REST_API, setting("apiKeySource", value="AUTHORIZER")),
+    ),
+    "vpc-endpoint-policy-by-exclusion": (
+        "VPC-DDB-ENDPOINT",
+        "dev",
+        edit(T.VPC_ENDPOINT, _json_edit("policy", _by_exclusion)),
+    ),
+    "sg-https-to-dynamodb-addresses-not-its-prefix-list": (
+        "SG-EGRESS",
+        "dev",
+        edit(T.SECURITY_GROUP, _https_to_dynamodb_addresses, _has_prefix_list_egress),
+    ),
+    "vpc-default-sg-egress": (
+        "VPC-DEFAULT-SG",
+        "dev",
+        edit(
+            T.DEFAULT_SECURITY_GROUP,
+            setting("egress", value=[{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]}]),
+        ),
+    ),
+    "vpc-flowlog-without-a-delivery-role": ("VPC-FLOWLOG", "dev", edit(T.FLOW_LOG, remove("iamRoleArn"))),
     "waf-known-bad-inputs-rules-excluded": (
         "WAF-MANAGED",
         "dev",

@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from policy.adapter import evaluate
 from policy.checklist import SUPPRESSIONS_POLICY
-from policy.suppressions import parse_suppressions
+from policy.graph import T
+from policy.suppressions import MIN_REASON_LENGTH, STACK_RESOURCE, parse_suppressions
 from tests.policy.conftest import TODAY, ContextFactory, Graph
 from tests.policy.mutations import MUTATIONS
 
@@ -66,11 +69,50 @@ def test_a_suppression_excuses_only_its_own_rule(
     assert evaluate(graph.resources, context).rules() == {"DDB-PITR"}
 
 
-def test_a_short_reason_is_a_violation_and_excuses_nothing(
+def _dev_without_the_waf_alarm(reference_graphs: dict[str, Graph]) -> Graph:
+    """A dev graph whose ALARMS finding is about the stack as a whole (an alarm is missing), not a resource."""
+    graph = reference_graphs["dev"]
+    _, mutate = MUTATIONS["ALARMS"]
+    return Graph("dev", graph.settings, mutate(graph.resources))
+
+
+def test_a_suppression_for_the_stack_excuses_a_finding_about_the_stack(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph = _dev_without_the_waf_alarm(reference_graphs)
+    entry = {"rule": "ALARMS", "resource": STACK_RESOURCE, "reason": "WAF metrics are watched by the edge team"}
+    assert evaluate(graph.resources, make_context(graph.settings, _file(entry))).violations == []
+
+
+def test_a_suppression_for_a_resource_does_not_excuse_a_finding_about_the_stack(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN a stack missing an alarm, and an ALARMS suppression naming one of the alarms it has
+    graph = _dev_without_the_waf_alarm(reference_graphs)
+    alarm = next(r for r in graph.resources if r.type == T.METRIC_ALARM)
+    entry = {"rule": "ALARMS", "resource": alarm.name, "reason": "this alarm's topic is shared by design"}
+    # WHEN the pack judges it
+    evaluation = evaluate(graph.resources, make_context(graph.settings, _file(entry)))
+    # THEN the missing alarm is still reported against the stack
+    assert [(v.rule, v.resource) for v in evaluation.violations] == [("ALARMS", STACK_RESOURCE)]
+
+
+def test_a_suppression_for_the_stack_does_not_excuse_a_finding_about_a_resource(
     reference_graphs: dict[str, Graph], make_context: ContextFactory
 ) -> None:
     graph, table = _dev_without_pitr(reference_graphs)
-    context = make_context(graph.settings, _file({"rule": "DDB-PITR", "resource": table, "reason": "because"}))
+    entry = {"rule": "DDB-PITR", "resource": STACK_RESOURCE, "reason": "every table here is scratch data"}
+    evaluation = evaluate(graph.resources, make_context(graph.settings, _file(entry)))
+    assert [(v.rule, v.resource) for v in evaluation.violations] == [("DDB-PITR", table)]
+
+
+# Whitespace is no reason, however much of it there is.
+@pytest.mark.parametrize("reason", ["because", " " * (2 * MIN_REASON_LENGTH)], ids=["short", "only-whitespace"])
+def test_a_short_reason_is_a_violation_and_excuses_nothing(
+    reason: str, reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    graph, table = _dev_without_pitr(reference_graphs)
+    context = make_context(graph.settings, _file({"rule": "DDB-PITR", "resource": table, "reason": reason}))
     evaluation = evaluate(graph.resources, context)
     assert evaluation.rules() == {"DDB-PITR", SUPPRESSIONS_POLICY}
     assert any("reason of at least 10 characters" in v.message for v in evaluation.violations)
