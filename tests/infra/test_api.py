@@ -228,6 +228,18 @@ def test_function_logs_json_to_its_own_log_group_kept_for_the_configured_days(ap
     assert api_run.depends_on(function, group)
 
 
+def test_function_logs_at_one_level_in_powertools_lambdas_filter_and_the_platforms_records(
+    api_run: ProgramRun,
+) -> None:
+    function = api_run.one(FUNCTION)
+    powertools_level = function.get("environment", "variables", "POWERTOOLS_LOG_LEVEL")
+
+    assert powertools_level
+    # A stricter filter than Powertools' level would silently drop the records it writes.
+    assert function.get("loggingConfig", "applicationLogLevel") == powertools_level
+    assert function.get("loggingConfig", "systemLogLevel") == powertools_level
+
+
 def test_function_runs_in_the_private_subnets_with_its_security_group(api_run: ProgramRun) -> None:
     vpc = api_run.one(FUNCTION).inputs["vpcConfig"]
 

@@ -257,3 +257,12 @@ def test_key_policy_lets_the_account_administer_the_key_and_use_it_only_through_
     assert any("kms:PutKeyPolicy" in s["Action"] or "kms:Put*" in s["Action"] for s in administers), (
         "without PutKeyPolicy the account locks itself out of the key"
     )
+
+
+def test_key_policy_lets_dynamodb_read_the_keys_metadata_only_for_this_account(runs: dict[str, ProgramRun]) -> None:
+    statements = json.loads(runs["prod"].one(KEY).get("policy"))["Statement"]
+
+    (service,) = [s for s in statements if s["Principal"] == {"Service": "dynamodb.amazonaws.com"}]
+    assert all(action.startswith(("kms:Describe", "kms:Get", "kms:List")) for action in service["Action"])
+    # Confused-deputy protection: DynamoDB acting for another account's table must not reach this key.
+    assert service["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}

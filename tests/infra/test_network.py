@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+import tools.mocks
 from components.data import handler_table_statements
 from components.network import SUBNET_SLOTS, Network, NetworkArgs, availability_zones, subnet_cidrs
 from components.settings import NetworkSettings, StackSettings
@@ -20,6 +21,7 @@ from tools.mocks import (
     ACCOUNT_ID,
     DYNAMODB_PREFIX_LIST_ID,
     ProgramRun,
+    TieredApiMocks,
     run_components,
     stack_settings,
 )
@@ -35,6 +37,7 @@ ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+AVAILABILITY_ZONES = "aws:index/getAvailabilityZones:getAvailabilityZones"
 
 
 def _run(settings: StackSettings) -> ProgramRun:
@@ -108,6 +111,36 @@ def test_private_subnets_span_distinct_azs_as_configured_and_never_map_public_ip
     assert all(s.get("mapPublicIpOnLaunch") is False for s in subnets)
     assert all(ipaddress.IPv4Network(s.get("cidrBlock")).subnet_of(vpc) for s in subnets)
     assert len(run.outputs["private_subnet_ids"]) == len(subnets)
+
+
+class _RegionWithALocalZone(TieredApiMocks):
+    """A region whose account opted into a Local Zone, which DescribeAvailabilityZones lists first; it applies the
+    ``opt-in-status`` filter as AWS does (regular AZs are ``opt-in-not-required``)."""
+
+    LOCAL_ZONE_SUFFIX = "-bos-1a"
+
+    def _invoke(self, token: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        answer = super()._invoke(token, args)
+        if token != AVAILABILITY_ZONES:
+            return answer
+        statuses = {f"{self.region}{self.LOCAL_ZONE_SUFFIX}": "opted-in"}
+        statuses.update((name, "opt-in-not-required") for name in answer["names"])
+        for asked in args.get("filters") or []:
+            if asked["name"] != "opt-in-status":
+                raise NotImplementedError(f"filter {asked['name']} has no mock")
+            statuses = {name: status for name, status in statuses.items() if status in asked["values"]}
+        return {**answer, "names": list(statuses)}
+
+
+def test_subnets_are_never_placed_in_a_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools.mocks, "TieredApiMocks", _RegionWithALocalZone)
+
+    run = _run(stack_settings("prod"))
+
+    zones = [s.get("availabilityZone") for s in run.of_type(SUBNET)]
+    # Local and Wavelength Zones lack services (and DynamoDB gateway endpoints): only the region's regular AZs.
+    assert len(zones) == run.settings.network.availability_zones
+    assert not [zone for zone in zones if zone.endswith(_RegionWithALocalZone.LOCAL_ZONE_SUFFIX)]
 
 
 def test_network_has_no_internet_path(run: ProgramRun) -> None:
@@ -197,6 +230,20 @@ def test_flow_log_role_is_assumable_only_by_flow_logs_for_this_account(run: Prog
     assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT_ID
+
+
+def test_flow_log_role_is_assumable_only_on_behalf_of_this_accounts_flow_logs_in_the_region(run: ProgramRun) -> None:
+    (statement,) = json.loads(run.one("aws:iam/role:Role").get("assumeRolePolicy"))["Statement"]
+
+    # AWS's confused-deputy guard for flow logs: the service acting for a flow log of another account or region
+    # (or for any other EC2 resource) cannot assume the role.
+    flow_logs = f"arn:aws:ec2:{run.settings.region}:{ACCOUNT_ID}:vpc-flow-log/*"
+    assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": flow_logs}
+
+
+def test_flow_log_waits_for_its_roles_permission_to_write(run: ProgramRun) -> None:
+    # Delivery starts when the flow log is created and fails until the role may write to the group.
+    assert run.depends_on(run.one(FLOW_LOG), run.one("aws:iam/rolePolicy:RolePolicy"))
 
 
 def test_flow_log_role_may_only_write_to_its_own_log_group(run: ProgramRun) -> None:

@@ -14,7 +14,7 @@ from components.data import ITEMS_INDEX_OPERATIONS, ITEMS_TABLE_OPERATIONS, RATE
 from components.observability import MetricTargets, Observability, ObservabilityArgs, dashboard_body
 from components.settings import StackSettings
 from handler.contract import Metric
-from tools.mocks import ProgramRun, RecordedResource, run_components, stack_settings
+from tools.mocks import ACCOUNT_ID, ProgramRun, RecordedResource, run_components, stack_settings
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 FUNCTION = "tiered-api-fn-3a9c"
@@ -277,6 +277,29 @@ def test_alarm_topic_is_encrypted_with_a_rotating_key_cloudwatch_may_use(run: Pr
     statements = json.loads(key.get("policy"))["Statement"]
     (cloudwatch,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
     assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+
+
+def _topic_key_statements(run: ProgramRun) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = json.loads(run.one("aws:kms/key:Key").get("policy"))["Statement"]
+    return statements
+
+
+def test_cloudwatch_may_use_the_topic_key_only_for_this_accounts_alarms(run: ProgramRun) -> None:
+    (cloudwatch,) = [s for s in _topic_key_statements(run) if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+
+    # Confused-deputy protection: another account's alarms must not encrypt with (or read through) this key.
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+
+
+def test_the_account_may_use_the_topic_key_for_data_only_through_sns_in_the_region(run: ProgramRun) -> None:
+    account_root = {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
+
+    (uses,) = [s for s in _topic_key_statements(run) if s["Principal"] == account_root and "kms:Decrypt" in s["Action"]]
+
+    assert uses["Condition"]["StringEquals"] == {
+        "kms:CallerAccount": ACCOUNT_ID,
+        "kms:ViaService": f"sns.{run.settings.region}.amazonaws.com",
+    }
 
 
 def test_no_subscription_without_an_alarm_email(run: ProgramRun) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import keyword
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -290,6 +292,26 @@ def test_a_stack_that_opts_out_of_the_account_role_creates_no_account(
     assert run.of_type(ACCOUNT) == []
     assert all("apigateway.amazonaws.com" not in r.inputs["assumeRolePolicy"] for r in run.of_type("aws:iam/role:Role"))
     assert run.one(METHOD_SETTINGS).get("settings", "loggingLevel") == run.settings.api_gateway.logging_level.value
+
+
+# --- tags ------------------------------------------------------------------------------------------------------------
+
+
+def _takes_tags(type_: str) -> bool:
+    """Whether the pulumi_aws resource of ``type_`` (``aws:<module>/<name>:<Class>``) has a ``tags`` argument."""
+    _, path, class_name = type_.split(":")
+    module = path.split("/")[0]
+    package = importlib.import_module(f"pulumi_aws.{module}_" if keyword.iskeyword(module) else f"pulumi_aws.{module}")
+    return hasattr(getattr(package, f"{class_name}Args"), "tags")
+
+
+def test_every_resource_that_takes_tags_carries_the_stack_files_tags(stack_run: ProgramRun) -> None:
+    expected = stack_run.settings.tags.items()
+    taggable = [r for r in stack_run.resources if r.custom and _takes_tags(r.type)]
+
+    assert expected
+    assert taggable
+    assert [r.name for r in taggable if not expected <= (r.get("tags") or {}).items()] == []
 
 
 # --- keys and outputs -------------------------------------------------------------------------------------------
