@@ -161,6 +161,8 @@ def function_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     "Invoke permissions go only to apigateway.amazonaws.com, with a source ARN scoped to this stack's API",
 )
 def invoke_permission(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
+    # A policy never sees a REST API's id, but its stages hold it as their restApi input.
+    api_ids = {str(stage.props.get("restApi")) for stage in graph.of_type(T.STAGE)}
     for permission in graph.of_type(T.PERMISSION):
         props = permission.props
         if props.get("principal") != "apigateway.amazonaws.com":
@@ -168,7 +170,7 @@ def invoke_permission(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
             continue
         source = str(props.get("sourceArn") or "")
         match = re.fullmatch(r"arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:(?P<api>[^/*]+)/.+", source)
-        if match is None or not graph.dependencies(permission, T.REST_API):
+        if match is None or match.group("api") not in api_ids or not graph.dependencies(permission, T.REST_API):
             yield Finding(
                 f"{permission.name}: source ARN {source!r} is not scoped to this stack's REST API", permission.urn
             )

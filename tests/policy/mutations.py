@@ -451,6 +451,15 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
         "dev",
         edit(T.FUNCTION, setting("environment", "variables", "AUTH_TOKEN", value="placeholder")),
     ),
+    # Invocations through another REST API of the account are not this API's.
+    "lambda-permission-for-another-api": (
+        "LAMBDA-PERMISSION",
+        "dev",
+        edit(
+            T.PERMISSION,
+            setting("sourceArn", value="arn:aws:execute-api:us-east-1:123456789012:another-api-id/dev/*/*"),
+        ),
+    ),
     "lambda-permission-every-action": (
         "LAMBDA-PERMISSION",
         "dev",
