@@ -90,8 +90,9 @@ def test_waf_decides_before_anything_else(gateway):
     assert gateway.admit(request()) == Rejected(WAF_FILTERED)
 
 
-def test_a_path_outside_the_stage_is_forbidden(gateway):
-    assert gateway.admit(request(path="/prod/")) == Rejected(UNKNOWN_STAGE)
+@pytest.mark.parametrize("path", ["/prod/", "/devX/items"])
+def test_a_path_outside_the_stage_is_forbidden(gateway, path):
+    assert gateway.admit(request(path=path)) == Rejected(UNKNOWN_STAGE)
 
 
 def test_an_unknown_method_is_missing_authentication_token_even_with_a_key(gateway):
@@ -193,6 +194,11 @@ def test_a_body_against_the_model_is_rejected_after_throttling(gateway):
 
 def test_a_body_that_is_not_json_is_rejected(gateway):
     assert gateway.admit(request(body=b"{not json")) == Rejected(BAD_REQUEST_BODY, KEY)
+
+
+def test_a_media_type_is_matched_whatever_its_case(gateway):
+    decision = gateway.admit(request(body=b'{"id": "12"}', headers={"content-type": "Application/JSON"}))
+    assert decision == Rejected(BAD_REQUEST_BODY, KEY)
 
 
 def test_a_body_of_another_media_type_passes_through_to_the_function(gateway):

@@ -36,6 +36,11 @@ def test_the_event_carries_the_request_context_lambda_handlers_read():
     assert event["body"] is None
 
 
+def test_a_query_parameter_without_a_value_reaches_the_function_as_an_empty_string():
+    event = proxy_event(ADMITTED, context(), [], "cursor=&year=2023", b"")
+    assert event["queryStringParameters"] == {"cursor": "", "year": "2023"}
+
+
 def test_a_binary_body_is_sent_base64_encoded():
     event = proxy_event(ADMITTED, context(), [], "", b"\xff\xfe")
     assert (event["isBase64Encoded"], base64.b64decode(event["body"])) == (True, b"\xff\xfe")
@@ -59,7 +64,15 @@ def test_a_base64_proxy_body_is_decoded():
 
 @pytest.mark.parametrize(
     "payload",
-    [None, "text", {"body": "{}"}, {"statusCode": 99}, {"statusCode": True}, {"statusCode": 200, "body": {"a": 1}}],
+    [
+        None,
+        "text",
+        {"body": "{}"},
+        {"statusCode": 99},
+        {"statusCode": 600},
+        {"statusCode": True},
+        {"statusCode": 200, "body": {"a": 1}},
+    ],
 )
 def test_a_malformed_proxy_response_is_refused(payload):
     assert parse_proxy_response(payload) is None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +65,20 @@ def test_each_environment_writes_its_own_log_stream_with_lambdas_report_lines(po
     assert "REPORT RequestId: r1" in text
     assert "REPORT RequestId: r2" in text
     assert text.count("Init Duration") == 1
+
+
+def test_the_billed_duration_is_the_duration_rounded_up_to_the_millisecond(pool):
+    for n in range(5):
+        pool.invoke({}, f"r{n}")
+    (stream,) = pool.config.log_dir.glob("*.log")
+    reported = [
+        (float(found[1]), int(found[2]))
+        for found in re.finditer(r"\tDuration: ([\d.]+) ms\tBilled Duration: (\d+) ms", stream.read_text())
+    ]
+    # Duration is printed to 0.01 ms: the one billed lies within 0.005 ms of it.
+    assert len(reported) == 5
+    for duration, billed in reported:
+        assert math.ceil(duration - 0.005) <= billed <= math.ceil(duration + 0.005), (duration, billed)
 
 
 def test_an_invocation_beyond_the_concurrency_is_throttled(pool, tmp_path):
@@ -151,6 +168,19 @@ def test_an_init_over_its_limit_and_the_functions_timeout_times_the_invocation_o
             pool.invoke({}, "r1")
         environments = pool.environments
     assert environments == 0
+
+
+def test_an_init_over_its_limit_times_out_once_the_functions_timeout_has_passed_since_the_init_began(tmp_path):
+    init_limit, timeout = 2, 3
+    with contextlib.closing(
+        slow_init(tmp_path, init_seconds=30, init_limit_seconds=init_limit, timeout_seconds=timeout)
+    ) as pool:
+        started = time.monotonic()
+        with pytest.raises(FunctionError, match=f"timed out after {timeout} seconds"):
+            pool.invoke({}, "r1")
+        seconds = time.monotonic() - started
+    # The Init's time within its own limit counts against the timeout too: not its limit, then a whole timeout more.
+    assert timeout <= seconds < timeout + init_limit
 
 
 def test_a_failed_init_fails_every_invocation_without_leaking_environments(tmp_path):

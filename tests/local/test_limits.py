@@ -146,3 +146,11 @@ def test_waf_lets_an_ip_back_in_once_its_requests_leave_the_window():
     assert not rule.allow("198.51.100.7")
     clock.advance(1.5)  # the first 15 are now older than the window; the one at 59 s still counts
     assert rule.allow("198.51.100.7")
+
+
+def test_a_request_leaves_the_waf_window_exactly_window_seconds_later():
+    clock = FakeClock()
+    rule = WafRateRule(limit=1, window_seconds=60, clock=clock)
+    assert rule.allow("198.51.100.7")
+    clock.advance(60)
+    assert rule.allow("198.51.100.7")

@@ -1,23 +1,32 @@
 """End to end over HTTP against one local stack: the seeds' flow, per-tier throttling, quotas, WAF, warm starts.
 
 Every test uses its own consumer (own key, own buckets) and its own source address (own WAF counter), so
-they share one server without interfering.
+they share one server without interfering. Failures of the function that the real handler never produces are
+driven through ``LocalApi`` in this process, in front of a pool of stand-in handlers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import http.client
 import json
 import re
 import socket
+import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 
 from components.api import access_log_format
-from local.server import main
+from components.settings import load_settings
+from local.access_log import fill
+from local.gateway import Gateway
+from local.lambda_pool import LambdaPool
+from local.server import MAX_PAYLOAD_BYTES, LocalApi, Reply, main
 from tests.local.conftest import (
     APP_RATE_LIMIT_OUT_OF_THE_WAY,
     SEED_BODY,
@@ -28,6 +37,8 @@ from tests.local.conftest import (
     plan,
     server_command,
 )
+from tests.local.test_gateway import DEFINITION, KEY
+from tests.local.test_lambda_pool import config as function_config
 
 STANDARD = plan(rate=1, burst=4)
 PREMIUM = plan(rate=2, burst=8)
@@ -68,6 +79,10 @@ def burst(server: LocalServer, consumer: str, count: int, source_ip: str) -> tup
     return statuses, time.monotonic() - started
 
 
+def access_log_entries(server: LocalServer) -> list[dict[str, str]]:
+    return [json.loads(line) for line in (server.state_dir / "dev-access.log").read_text().splitlines()]
+
+
 def test_the_url_carries_the_stage_name(server):
     assert server.url == f"http://127.0.0.1:{server.port}/e2e"
 
@@ -93,6 +108,18 @@ def test_a_created_items_location_resolves_to_the_item_within_the_stage(server):
     created = server.request("POST", "/items", {**SEED_BODY, "id": "located"}, server.key("seeds-client"), "127.0.1.5")
     location = urljoin(f"{server.url}/items", created.headers["location"])
     assert (created.status, location) == (201, f"{server.url}/items/located")
+
+
+def test_the_state_file_holding_the_api_keys_is_readable_by_its_owner_only(server):
+    assert stat.S_IMODE((server.state_dir / "dev.json").stat().st_mode) == 0o600
+
+
+def test_an_answer_without_a_content_type_gets_api_gateways_default_even_a_204(server):
+    # The function's 204 names no Content-Type; a REST API proxy integration then answers application/json.
+    key = server.key("seeds-client")
+    server.request("POST", "/items", {**SEED_BODY, "id": "deleted"}, key, "127.0.1.6")
+    deleted = server.request("DELETE", "/items/deleted", key=key, source_ip="127.0.1.6")
+    assert (deleted.status, deleted.headers["content-type"], deleted.body) == (204, "application/json", b"")
 
 
 def test_a_route_api_gateway_does_not_have_answers_missing_authentication_token(server):
@@ -147,8 +174,7 @@ def test_a_throttled_requests_access_log_line_names_the_key_id(server):
         for _ in range(STANDARD["throttle"]["burstLimit"] + 2)
     ]
     throttled = {a.headers["x-amzn-requestid"] for a in answers if a.status == 429}
-    entries = [json.loads(line) for line in (server.state_dir / "dev-access.log").read_text().splitlines()]
-    logged = [entry for entry in entries if entry["requestId"] in throttled]
+    logged = [entry for entry in access_log_entries(server) if entry["requestId"] in throttled]
     assert throttled
     assert {(entry["status"], entry["apiKeyId"]) for entry in logged} == {
         ("429", server.state["api_keys"]["standard-logged"]["id"])
@@ -184,6 +210,14 @@ def test_waf_blocks_an_ip_after_its_limit_and_only_that_ip(server):
     assert [a.status for a in answers] == [404] * WAF_LIMIT + [403, 403]
     assert answers[-1].message == "Forbidden"
     assert other_ip.status == 404
+
+
+def test_a_request_waf_blocks_is_access_logged_with_waf_block(server):
+    answers = [server.request("GET", "/items/absent", source_ip="127.0.4.3") for _ in range(WAF_LIMIT + 1)]
+    waf_codes = {entry["requestId"]: entry["wafResponseCode"] for entry in access_log_entries(server)}
+    assert [waf_codes[answer.headers["x-amzn-requestid"]] for answer in answers] == ["WAF_ALLOW"] * WAF_LIMIT + [
+        "WAF_BLOCK"
+    ]
 
 
 def _report_lines(server: LocalServer) -> dict[str, tuple[Path, str]]:
@@ -246,17 +280,23 @@ def test_starting_the_same_stack_on_another_port_fails_with_one_line(server, cap
     assert (server.state_dir / "dev.json").exists()
 
 
+def connect(server: LocalServer, source_ip: str) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", server.port, timeout=30, source_address=(source_ip, 0))
+
+
+def body_never_sent(connection: http.client.HTTPConnection, server: LocalServer, header: str, value: str) -> Answer:
+    """A POST whose head announces a body with ``header``, sending none of it."""
+    connection.putrequest("POST", server.stage_path + "/items")
+    connection.putheader(header, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+
+
 def oversized(server: LocalServer, source_ip: str) -> Answer:
     """A POST announcing one byte over API Gateway's payload limit, and sending none of it."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30, source_address=(source_ip, 0))
-    try:
-        connection.putrequest("POST", server.stage_path + "/items")
-        connection.putheader("content-length", str(10 * 1024 * 1024 + 1))
-        connection.endheaders()
-        response = connection.getresponse()
-        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
-    finally:
-        connection.close()
+    with contextlib.closing(connect(server, source_ip)) as connection:
+        return body_never_sent(connection, server, "content-length", str(MAX_PAYLOAD_BYTES + 1))
 
 
 def test_a_request_above_api_gateways_payload_limit_is_refused_unread(server):
@@ -278,9 +318,52 @@ def test_a_request_above_the_payload_limit_gets_aws_body_not_the_stages_template
 def test_a_request_above_the_payload_limit_is_access_logged_under_its_request_id(server):
     answer = oversized(server, "127.0.8.3")
     request_id = answer.headers["x-amzn-requestid"]
-    entries = [json.loads(line) for line in (server.state_dir / "dev-access.log").read_text().splitlines()]
-    logged = [entry for entry in entries if entry["requestId"] == request_id]
+    logged = [entry for entry in access_log_entries(server) if entry["requestId"] == request_id]
     assert [(entry["status"], entry["httpMethod"], entry["ip"]) for entry in logged] == [("413", "POST", "127.0.8.3")]
+
+
+def test_the_connection_of_a_request_above_the_payload_limit_is_closed_after_its_answer(server):
+    # Its body stays unread: on a connection kept open, the body's bytes would be read as the next request.
+    with contextlib.closing(connect(server, "127.0.8.4")) as connection:
+        refused = body_never_sent(connection, server, "content-length", str(MAX_PAYLOAD_BYTES + 1))
+        connection.request("GET", server.stage_path + "/items/12")
+        with pytest.raises(ConnectionError):
+            connection.getresponse()
+    assert refused.status == 413
+
+
+def test_a_request_of_exactly_the_payload_limit_is_read_and_judged(server):
+    # Read whole, then refused for its missing key like any request: the limit itself is allowed.
+    answer = server.request("POST", "/items", b" " * MAX_PAYLOAD_BYTES, source_ip="127.0.8.5")
+    assert (answer.status, answer.message) == (403, "Forbidden")
+
+
+def test_a_chunked_request_is_refused_length_required(server):
+    with contextlib.closing(connect(server, "127.0.8.6")) as connection:
+        answer = body_never_sent(connection, server, "transfer-encoding", "chunked")
+    assert answer.status == 411
+
+
+def content_length(head: bytes) -> int:
+    found = re.search(rb"(?im)^content-length: *(\d+)", head)
+    assert found is not None
+    return int(found[1])
+
+
+def test_a_head_request_gets_the_content_length_of_its_answer_and_no_body(server):
+    # A route the API does not have: HEAD and GET both get Missing Authentication Token, bodies of one length.
+    requests = "".join(
+        f"{method} {server.stage_path}/nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n"
+        for method, extra in (("HEAD", ""), ("GET", "Connection: close\r\n"))
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30, source_address=("127.0.7.2", 0)) as client:
+        client.sendall(requests.encode())
+        received = b"".join(iter(functools.partial(client.recv, 1 << 16), b""))
+    head_of_head, _, rest = received.partition(b"\r\n\r\n")
+    head_of_get, _, body_of_get = rest.partition(b"\r\n\r\n")
+    # The GET's answer follows the HEAD's head at once: not one byte of body between them.
+    assert head_of_get.startswith(b"HTTP/1.1 403 ")
+    assert content_length(head_of_head) == content_length(head_of_get) == len(body_of_get) > 0
 
 
 def test_a_kept_alive_connection_gets_each_answer_in_one_piece(server):
@@ -291,7 +374,36 @@ def test_a_kept_alive_connection_gets_each_answer_in_one_piece(server):
         for _ in range(10):
             client.sendall(request)
             head, _, body = client.recv(1 << 20).partition(b"\r\n\r\n")
-            length = re.search(rb"(?im)^content-length: *(\d+)", head)
             assert head.startswith(b"HTTP/1.1 403 ")
-            assert length is not None
-            assert len(body) == int(length[1])
+            assert len(body) == content_length(head)
+
+
+@pytest.fixture
+def api_in_front_of(stack_config) -> Callable[[LambdaPool], LocalApi]:
+    """The dev stack's gateway and integration, in this process, in front of ``pool`` (no HTTP, no DynamoDB)."""
+    settings = load_settings("dev", stack_config("dev"))
+
+    def build(pool: LambdaPool) -> LocalApi:
+        return LocalApi(settings, Gateway(settings, {KEY.consumer: KEY}, DEFINITION), pool, "127.0.0.1:3000")
+
+    return build
+
+
+def get_item(api: LocalApi) -> Reply:
+    return api.handle("GET", f"/{api.stage}/items/12", [("x-api-key", KEY.value)], "127.0.0.1", b"")
+
+
+def test_a_function_error_is_answered_502_internal_server_error(api_in_front_of, tmp_path):
+    # A handler whose Init fails: Lambda answers the invocation with a function error.
+    pool = LambdaPool(function_config(tmp_path, handler="tests.local.broken_handler.handler"))
+    with contextlib.closing(pool):
+        reply = get_item(api_in_front_of(pool))
+    assert (reply.status, json.loads(reply.body)["message"]) == (502, "Internal server error")
+
+
+def test_a_lambda_throttle_gives_the_access_log_lambdas_error_message(api_in_front_of, tmp_path):
+    # A closed pool has no execution environment to give: Lambda's TooManyRequestsException.
+    pool = LambdaPool(function_config(tmp_path))
+    pool.close()
+    reply = get_item(api_in_front_of(pool))
+    assert fill("$context.integrationErrorMessage", reply.log) == "Lambda.TooManyRequestsException: Rate Exceeded."
