@@ -172,7 +172,11 @@ def _render_changes(
                 f"so it was not compared with `{base_ref}`"
             )
         elif before.settings is None:
-            notes.append(f"- **{stack}**: the stack file at `{base_ref}` was invalid; compare by hand")
+            # Indented under its list item: the base's own error, so the reviewer knows what the change mends.
+            error = "\n".join(f"  {line}" for line in ["```", *str(before.problem).splitlines(), "```"])
+            notes.append(
+                f"- **{stack}**: the stack file at `{base_ref}` was invalid; compare by hand. Its error:\n{error}"
+            )
         else:
             rows += changes(stack, before.settings, after)
     if rows:

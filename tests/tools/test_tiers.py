@@ -189,6 +189,7 @@ def test_a_stack_file_invalid_at_the_base_is_named_and_left_to_compare_by_hand(
     # THEN it names the stack and the ref whose file was invalid, rather than listing changes against it
     changes = _changes_section(capsys.readouterr().out)
     assert "- **dev**: the stack file at `HEAD` was invalid; compare by hand" in changes
+    assert "plans.premium.throttle.rateLimit: must be at most the stage's" in changes
     assert "| dev |" not in changes
 
 
