@@ -63,6 +63,7 @@ class T:
     SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
     SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
     EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+    INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
     SUBNET = "aws:ec2/subnet:Subnet"
     VPC = "aws:ec2/vpc:Vpc"
     VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
@@ -240,10 +241,12 @@ class StackGraph:
                 tables.update({t.urn: t for t in self.dependencies(association, T.ROUTE_TABLE)})
         return list(tables.values())
 
-    def table_for_arn(self, arn: str) -> LinkedResource | None:
-        """The stack's table (or index of it, or stream) an ARN names; None when it is not this stack's."""
+    def table_for_arn(self, arn: str, region: str) -> LinkedResource | None:
+        """The stack's table (or index of it, or stream) an ARN names; None when it is not this stack's. The stack's
+        tables are in its ``region``: a table of the same name in another region is another one."""
         match = re.fullmatch(
-            r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/(?P<table>[A-Za-z0-9_.-]+)(?P<rest>/.*)?", arn
+            rf"arn:aws[a-z-]*:dynamodb:{re.escape(region)}:\d{{12}}:table/(?P<table>[A-Za-z0-9_.-]+)(?P<rest>/.*)?",
+            arn,
         )
         if not match:
             return None

@@ -75,20 +75,23 @@ def stage_tracing(stage: ResourceLike, _: StackContext) -> Iterator[str]:
 
 @stack_rule(
     "APIGW-METHODSETTINGS",
-    "Every stage has */* method settings: metrics on, ERROR or INFO logging, no data trace, throttle > 0",
+    "Every stage has */* method settings; each of its method settings: metrics on, ERROR or INFO logging, no data "
+    "trace, throttle > 0",
 )
 def method_settings(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for stage in graph.of_type(T.STAGE):
         stage_name = stage.props.get("stageName")
-        candidates = [
+        # A stage is its REST API's: the same stage name on another API is another stage.
+        own = [
             s
             for s in graph.of_type(T.METHOD_SETTINGS)
-            if s.props.get("methodPath") == "*/*" and s.props.get("stageName") == stage_name
+            if s.props.get("stageName") == stage_name and s.props.get("restApi") == stage.props.get("restApi")
         ]
-        if not candidates:
+        if not any(s.props.get("methodPath") == "*/*" for s in own):
             yield Finding(f"stage {stage.name} ({stage_name}) has no '*/*' MethodSettings", stage.urn)
             continue
-        for found in candidates:
+        # A method's own settings override the */* ones for that method: they must meet the same bar.
+        for found in own:
             yield from _method_settings_problems(found)
 
 
@@ -147,6 +150,8 @@ def account_role(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
 
 def _trusts(role: LinkedResource, service: str) -> bool:
     for statement in policy_statements(role.props.get("assumeRolePolicy")):
+        if statement.get("Effect") != "Allow":
+            continue
         principal = mapping(statement.get("Principal"))
         if service in [str(s) for s in as_list(principal.get("Service"))]:
             return True
@@ -282,7 +287,11 @@ def _plan_problems(graph: StackGraph, plan: LinkedResource, stages: list[LinkedR
     if not bound:
         yield Finding(f"usage plan {plan.name} is bound to no stage", plan.urn)
     for binding in bound:
-        target = [s for s in stages if s.props.get("stageName") == binding.get("stage")]
+        target = [
+            s
+            for s in stages
+            if s.props.get("stageName") == binding.get("stage") and s.props.get("restApi") == binding.get("apiId")
+        ]
         if not target:
             yield Finding(
                 f"usage plan {plan.name} names stage {binding.get('stage')!r}, not one of this stack's", plan.urn

@@ -12,6 +12,8 @@ from policy.rules._base import resource_rule, stack_rule
 __all__ = ["RULES"]
 
 ON_DEMAND = "PAY_PER_REQUEST"
+# A provisioned table's two capacities: autoscaling one leaves the other fixed.
+TABLE_CAPACITIES = ("dynamodb:table:ReadCapacityUnits", "dynamodb:table:WriteCapacityUnits")
 
 
 @resource_rule("DDB-PITR", "Point-in-time recovery is on for every table", T.TABLE)
@@ -39,16 +41,23 @@ def encryption(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
                 yield Finding(f"KMS key {key.name} of table {table.name} does not rotate", key.urn)
 
 
-@stack_rule("DDB-BILLING", "Tables are on-demand, or provisioned with autoscaling")
+@stack_rule("DDB-BILLING", "Tables are on-demand, or provisioned with autoscaling of reads and writes")
 def billing(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     targets = graph.of_type(T.SCALING_TARGET)
     for table in graph.of_type(T.TABLE):
         if table.props.get("billingMode") == ON_DEMAND:
             continue
-        scaled = [t for t in targets if t.props.get("serviceNamespace") == "dynamodb" and graph.depends_on(t, table)]
-        if not scaled:
+        scaled = {
+            t.props.get("scalableDimension")
+            for t in targets
+            if t.props.get("serviceNamespace") == "dynamodb" and graph.depends_on(t, table)
+        }
+        fixed = [capacity for capacity in TABLE_CAPACITIES if capacity not in scaled]
+        if fixed:
             yield Finding(
-                f"table {table.name}: billing mode {table.props.get('billingMode')!r} without autoscaling", table.urn
+                f"table {table.name}: billing mode {table.props.get('billingMode')!r} without autoscaling of "
+                f"{', '.join(fixed)}",
+                table.urn,
             )
 
 

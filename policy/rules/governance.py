@@ -76,12 +76,13 @@ def log_retention(graph: StackGraph, context: StackContext) -> Iterator[Finding]
     for stage in graph.of_type(T.STAGE):
         if not _execution_logging(graph, stage):
             continue
-        # API Gateway creates this group itself, without retention, unless the stack creates it first.
-        suffix = f"/{stage.props.get('stageName')}"
-        if not any(n.startswith(EXECUTION_LOG_GROUP_PREFIX) and n.endswith(suffix) for n in names):
+        # API Gateway creates this group itself, without retention, unless the stack creates it first; the stage's
+        # restApi input is the API id the name holds.
+        expected = f"{EXECUTION_LOG_GROUP_PREFIX}{stage.props.get('restApi')}/{stage.props.get('stageName')}"
+        if expected not in names:
             yield Finding(
-                f"stage {stage.name} writes execution logs to {EXECUTION_LOG_GROUP_PREFIX}<api id>{suffix}, which "
-                "this stack does not create (API Gateway would, without retention)",
+                f"stage {stage.name} writes execution logs to {expected}, which this stack does not create (API "
+                "Gateway would, without retention)",
                 stage.urn,
             )
 
@@ -100,12 +101,12 @@ def _execution_logging(graph: StackGraph, stage: LinkedResource) -> bool:
     "IAM-NO-STAR",
     "No '*' or 'service:*' actions; '*' resources only for unscopable actions; DynamoDB scoped to this stack's tables",
 )
-def no_wildcards(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
+def no_wildcards(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     for owner, document in _identity_policies(graph):
         for statement in policy_statements(document):
             if statement.get("Effect") != "Allow":
                 continue
-            for problem in _statement_problems(graph, statement):
+            for problem in _statement_problems(graph, statement, context.settings.region):
                 yield Finding(f"{owner.name}: {problem}", owner.urn)
     # In a key policy "*" as resource means the key itself; every action of KMS is still too much.
     for key in graph.of_type(T.KMS_KEY):
@@ -124,7 +125,7 @@ def _identity_policies(graph: StackGraph) -> Iterator[tuple[LinkedResource, Any]
                 yield role, inline.get("policy")
 
 
-def _statement_problems(graph: StackGraph, statement: Mapping[str, Any]) -> Iterator[str]:
+def _statement_problems(graph: StackGraph, statement: Mapping[str, Any], region: str) -> Iterator[str]:
     if "NotAction" in statement or "NotResource" in statement:
         yield "allows by exclusion (NotAction/NotResource)"
     actions = statement_values(statement, "Action")
@@ -137,7 +138,7 @@ def _statement_problems(graph: StackGraph, statement: Mapping[str, Any]) -> Iter
         if scopable:
             yield f"allows {scopable} on every resource ('*')"
     if any(a.lower().startswith("dynamodb:") for a in actions):
-        foreign = [r for r in resources if graph.table_for_arn(r) is None]
+        foreign = [r for r in resources if graph.table_for_arn(r, region) is None]
         if foreign:
             yield f"DynamoDB actions reach {foreign}, not only this stack's tables and indexes"
 

@@ -68,7 +68,10 @@ def _reaches_internet(graph: StackGraph, table: LinkedResource) -> bool:
     route_resources = graph.dependents(table, T.ROUTE)
     routes = [r for r in as_list(table.props.get("routes")) if isinstance(r, Mapping)]
     routes += [r.props for r in route_resources]
-    if any(str(r.get("gatewayId", "")).startswith("igw-") or r.get("natGatewayId") for r in routes):
+    if any(
+        str(r.get("gatewayId", "")).startswith("igw-") or r.get("natGatewayId") or r.get("egressOnlyGatewayId")
+        for r in routes
+    ):
         return True
     gateways = (T.INTERNET_GATEWAY, T.EGRESS_ONLY_INTERNET_GATEWAY, T.NAT_GATEWAY)
     holders = [table, *route_resources]

@@ -28,7 +28,8 @@ HTTPS = 443
 @stack_rule("VPC-FLOWLOG", "Every VPC has a flow log of ALL traffic to a log group the stack creates")
 def flow_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for vpc in graph.of_type(T.VPC):
-        logs = [f for f in graph.of_type(T.FLOW_LOG) if graph.depends_on(f, vpc)]
+        # A flow log of a subnet or an interface depends on the VPC too, but logs only part of its traffic.
+        logs = [f for f in graph.of_type(T.FLOW_LOG) if f.props.get("vpcId") and graph.depends_on(f, vpc)]
         if not logs:
             yield Finding(f"VPC {vpc.name} has no flow log", vpc.urn)
         for flow_log in logs:
@@ -52,6 +53,9 @@ def default_security_group(graph: StackGraph, _: StackContext) -> Iterator[Findi
         for group in defaults:
             if as_list(group.props.get("ingress")) or as_list(group.props.get("egress")):
                 yield Finding(f"{group.name}: the default security group has rules", group.urn)
+            # Rule resources add to the group what its inline lists do not show.
+            for rule in graph.dependents(group, T.SECURITY_GROUP_RULE, T.INGRESS_RULE, T.EGRESS_RULE):
+                yield Finding(f"{rule.name} adds a rule to the default security group {group.name}", rule.urn)
 
 
 @stack_rule(
@@ -77,11 +81,17 @@ def dynamodb_endpoint(graph: StackGraph, context: StackContext) -> Iterator[Find
         if not statements:
             yield Finding(f"{endpoint.name} has no policy: it admits every table of every account", endpoint.urn)
         for statement in statements:
-            yield from _endpoint_statement_problems(graph, endpoint, statement, handler_actions)
+            yield from _endpoint_statement_problems(
+                graph, endpoint, statement, handler_actions, context.settings.region
+            )
 
 
 def _endpoint_statement_problems(
-    graph: StackGraph, endpoint: LinkedResource, statement: Mapping[str, Any], handler_actions: set[str]
+    graph: StackGraph,
+    endpoint: LinkedResource,
+    statement: Mapping[str, Any],
+    handler_actions: set[str],
+    region: str,
 ) -> Iterator[Finding]:
     if statement.get("Effect") != "Allow":
         return
@@ -90,7 +100,7 @@ def _endpoint_statement_problems(
     extra = sorted(set(statement_values(statement, "Action")) - handler_actions)
     if extra:
         yield Finding(f"{endpoint.name}: its policy allows {extra}, which the handler does not use", endpoint.urn)
-    foreign = [r for r in statement_values(statement, "Resource") if graph.table_for_arn(r) is None]
+    foreign = [r for r in statement_values(statement, "Resource") if graph.table_for_arn(r, region) is None]
     if foreign:
         yield Finding(f"{endpoint.name}: its policy reaches {foreign}, not this stack's tables", endpoint.urn)
 

@@ -53,6 +53,8 @@ def rate_rule(acl: ResourceLike, context: StackContext) -> Iterator[str]:
         name = rule.get("name")
         limit = number(statement.get("limit"))
         window = number(statement.get("evaluationWindowSec")) or DEFAULT_WINDOW_SECONDS
+        if statement.get("scopeDownStatement"):
+            yield f"web ACL {acl.name}, rule {name}: a scopeDownStatement limits it to the requests inside it"
         if statement.get("aggregateKeyType", "IP") != "IP":
             yield f"web ACL {acl.name}, rule {name}: aggregates by {statement.get('aggregateKeyType')}, not per IP"
         if limit is None or limit < WAF_MIN_LIMIT or limit != waf.rate_limit:

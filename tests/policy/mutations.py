@@ -47,9 +47,11 @@ def add_beside(
     new_type: str,
     inputs: Callable[[RecordedResource], Inputs],
     where: Callable[[RecordedResource], bool] = _always,
+    *,
+    depending: bool = False,
 ) -> Mutation:
     """Add a resource of ``new_type`` with ``inputs(first)`` beside the first ``type_`` that ``where`` selects (same
-    parent and dependencies)."""
+    parent and dependencies; with ``depending``, the same parent and a dependency on that resource alone)."""
 
     def mutate(resources: list[RecordedResource]) -> list[RecordedResource]:
         copied = copy.deepcopy(resources)
@@ -58,7 +60,11 @@ def add_beside(
             raise AssertionError(f"no {type_} to add a {new_type} beside")
         name = f"{first.name}-added"
         urn = f"{first.urn.rsplit('::', 1)[0].replace(first.type, new_type)}::{name}"
-        copied.append(dataclasses.replace(first, urn=urn, type=new_type, name=name, inputs=inputs(first), outputs=None))
+        dependencies = (first.urn,) if depending else first.dependencies
+        added = dataclasses.replace(
+            first, urn=urn, type=new_type, name=name, inputs=inputs(first), outputs=None, dependencies=dependencies
+        )
+        copied.append(added)
         return copied
 
     return mutate
@@ -90,6 +96,17 @@ def unlink(type_: str, dependency_type: str) -> Mutation:
                 copied[index] = dataclasses.replace(resource, dependencies=kept)
                 return copied
         raise AssertionError(f"no {type_} to unlink")
+
+    return mutate
+
+
+def in_turn(*mutations: Mutation) -> Mutation:
+    """Apply ``mutations`` one after the other."""
+
+    def mutate(resources: list[RecordedResource]) -> list[RecordedResource]:
+        for mutation in mutations:
+            resources = mutation(resources)
+        return resources
 
     return mutate
 
@@ -280,6 +297,75 @@ def _on_another_api(inputs: Inputs) -> None:
     inputs["resourceArn"] = f"{before}/restapis/another-api-id/{after.split('/', 1)[1]}"
 
 
+def _bound_to_another_api(inputs: Inputs) -> None:
+    """Bind a usage plan to the stage of the same name of another REST API."""
+    inputs["apiStages"] = [{**stage, "apiId": "another-api-id"} for stage in inputs["apiStages"]]
+
+
+def _execution_logs_of_another_api(inputs: Inputs) -> None:
+    """Name the execution log group after another REST API (same stage name)."""
+    stage = inputs["name"].rsplit("/", 1)[1]
+    inputs["name"] = f"API-Gateway-Execution-Logs_another-api-id/{stage}"
+
+
+def _deny_trust(document: dict[str, Any]) -> None:
+    for statement in document["Statement"]:
+        statement["Effect"] = "Deny"
+
+
+def _flow_log_of_one_subnet(inputs: Inputs) -> None:
+    """Log one subnet's traffic instead of the VPC's."""
+    inputs["subnetId"] = inputs.pop("vpcId").removesuffix("-vpc-id") + "-private-subnet-id"
+
+
+def _rate_scoped_down(inputs: Inputs) -> None:
+    for rule in inputs["rules"]:
+        statement = rule.get("statement", {}).get("rateBasedStatement")
+        if statement is not None:
+            _scope_down(statement)
+
+
+def _https_egress_from(group: RecordedResource) -> Inputs:
+    """An aws.vpc.SecurityGroupEgressRule adding HTTPS egress inside the network to ``group``."""
+    return {
+        "securityGroupId": f"{group.name}-id",
+        "ipProtocol": "tcp",
+        "fromPort": 443.0,
+        "toPort": 443.0,
+        "cidrIpv4": "10.0.0.0/8",
+    }
+
+
+def _read_capacity_target(table: RecordedResource) -> Inputs:
+    """An aws.appautoscaling.Target scaling ``table``'s reads (and not its writes)."""
+    return {
+        "serviceNamespace": "dynamodb",
+        "resourceId": f"table/{table.name}",
+        "scalableDimension": "dynamodb:table:ReadCapacityUnits",
+        "minCapacity": 5.0,
+        "maxCapacity": 100.0,
+    }
+
+
+def _data_trace_on_one_method(settings: RecordedResource) -> Inputs:
+    """Method settings of one method of the stage, as the stage's */* ones but with data trace on."""
+    return {
+        **settings.inputs,
+        "methodPath": "items/POST",
+        "settings": {**settings.inputs["settings"], "dataTraceEnabled": True},
+    }
+
+
+def _same_table_in_another_region(document: dict[str, Any]) -> None:
+    """Point the first DynamoDB statement's resources at the tables of the same names in another region."""
+    for statement in document["Statement"]:
+        if any(str(a).startswith("dynamodb:") for a in _as_list(statement["Action"])):
+            statement["Resource"] = [
+                r.replace(":dynamodb:us-east-1:", ":dynamodb:us-west-2:") for r in _as_list(statement["Resource"])
+            ]
+            return
+
+
 def _https_to_dynamodb_addresses(inputs: Inputs) -> None:
     """Egress to DynamoDB's published address ranges instead of its prefix list."""
     for rule in inputs["egress"]:
@@ -293,6 +379,10 @@ def _validates_parameters_only(resource: RecordedResource) -> bool:
 
 def _trusts_api_gateway(resource: RecordedResource) -> bool:
     return "apigateway.amazonaws.com" in str(resource.inputs.get("assumeRolePolicy", ""))
+
+
+def _is_execution_log_group(resource: RecordedResource) -> bool:
+    return str(resource.inputs.get("name", "")).startswith("API-Gateway-Execution-Logs_")
 
 
 def _is_items_table(resource: RecordedResource) -> bool:
@@ -568,5 +658,69 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
         "WAF-MANAGED",
         "dev",
         edit(T.WEB_ACL, in_group(COMMON, _exclude_rules("CrossSiteScripting_BODY"))),
+    ),
+    # Method settings of the same stage name on another REST API leave this stage's methods unset.
+    "apigw-method-settings-for-the-stage-of-another-api": (
+        "APIGW-METHODSETTINGS",
+        "dev",
+        edit(T.METHOD_SETTINGS, setting("restApi", value="another-api-id")),
+    ),
+    # A plan bound to the same stage name on another REST API throttles nothing of this stage.
+    "apigw-plan-bound-to-the-stage-of-another-api": (
+        "APIGW-USAGEPLANS",
+        "dev",
+        edit(T.USAGE_PLAN, _bound_to_another_api),
+    ),
+    # API Gateway writes this stage's execution logs to a group named after its own API id: it creates that one itself.
+    "log-execution-group-of-another-api": (
+        "LOG-RETENTION",
+        "dev",
+        edit(T.LOG_GROUP, _execution_logs_of_another_api, _is_execution_log_group),
+    ),
+    # A trust statement that denies API Gateway makes the role unassumable by it.
+    "apigw-account-role-trust-denies-api-gateway": (
+        "APIGW-ACCOUNT",
+        "dev",
+        edit(T.ROLE, _json_edit("assumeRolePolicy", _deny_trust), _trusts_api_gateway),
+    ),
+    # A flow log of one subnet is not the VPC's: the other subnets' traffic goes unlogged.
+    "vpc-flowlog-of-one-subnet-only": ("VPC-FLOWLOG", "dev", edit(T.FLOW_LOG, _flow_log_of_one_subnet)),
+    # A scoped-down rate rule counts and blocks only the requests inside the scope: an IP flooding other paths is not.
+    "waf-rate-scoped-down": ("WAF-RATE", "dev", edit(T.WEB_ACL, _rate_scoped_down)),
+    # An egress-only internet gateway gives the subnet a route to the IPv6 internet.
+    "lambda-subnet-routed-to-an-egress-only-gateway-of-another-stack": (
+        "LAMBDA-VPC",
+        "dev",
+        edit(
+            T.ROUTE_TABLE,
+            setting("routes", value=[{"ipv6CidrBlock": "::/0", "egressOnlyGatewayId": "eigw-0a1b2c3d4e"}]),
+        ),
+    ),
+    # A rule resource attached to the default security group gives it a rule its empty inline lists do not show.
+    "vpc-default-sg-rule-resource": (
+        "VPC-DEFAULT-SG",
+        "dev",
+        add_beside(T.DEFAULT_SECURITY_GROUP, T.EGRESS_RULE, _https_egress_from, depending=True),
+    ),
+    # Provisioned writes without autoscaling throttle under load however the reads scale.
+    "ddb-provisioned-with-read-autoscaling-only": (
+        "DDB-BILLING",
+        "dev",
+        in_turn(
+            edit(T.TABLE, setting("billingMode", value="PROVISIONED")),
+            add_beside(T.TABLE, T.SCALING_TARGET, _read_capacity_target, depending=True),
+        ),
+    ),
+    # One method's settings override the stage's */* ones: its requests and responses land in the logs whole.
+    "apigw-data-trace-on-one-method": (
+        "APIGW-METHODSETTINGS",
+        "dev",
+        add_beside(T.METHOD_SETTINGS, T.METHOD_SETTINGS, _data_trace_on_one_method),
+    ),
+    # A table of the same name in another region is another stack's table.
+    "iam-dynamodb-on-the-same-table-in-another-region": (
+        "IAM-NO-STAR",
+        "dev",
+        edit(T.ROLE_POLICY, _json_edit("policy", _same_table_in_another_region), _grants_dynamodb),
     ),
 }
