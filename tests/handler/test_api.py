@@ -118,6 +118,8 @@ def test_delete_answers_204_and_the_item_is_gone(invoke, build_event, new_id):
 
     assert result.status == 204
     assert result.body is None
+    # No content, so nothing for a Content-Type to describe.
+    assert "content-type" not in result.headers
     assert invoke(build_event("GET", f"/items/{new_id}")).status == 404
 
 
@@ -214,6 +216,13 @@ def test_error_bodies_match_the_error_response_model(invoke, build_event):
     body = invoke(build_event("POST", "/items", body={"id": "x"})).body
 
     assert ErrorResponse.model_validate(body).model_dump(exclude_none=True) == body
+
+
+def test_errors_without_field_problems_carry_no_errors_list(invoke, build_event):
+    # ErrorResponse.errors is present for field problems only.
+    body = invoke(build_event("POST", "/items", raw_body="{")).body
+
+    assert set(body) == {"message", "request_id"}
 
 
 def test_item_bodies_match_the_item_model(invoke, build_event, new_id):

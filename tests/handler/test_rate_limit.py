@@ -150,6 +150,25 @@ def test_identity_is_a_digest_of_the_key_id_else_the_source_ip():
     assert client_identity("k1", "198.51.100.1") != client_identity(None, "198.51.100.1")
 
 
+def test_an_empty_key_id_is_no_key_the_source_ip_identifies_the_client():
+    # Otherwise every caller sent with an empty key id would share one counter.
+    assert client_identity("", "198.51.100.1") == client_identity(None, "198.51.100.1")
+    assert client_identity("", "198.51.100.1") != client_identity("", "198.51.100.2")
+
+
+def test_a_limit_of_one_request_per_window_admits_exactly_one(client, limiter_table):
+    limiter = _limiter(client, limiter_table, Clock(), limit=1)
+    caller = client_identity("key-" + uuid.uuid4().hex, None)
+
+    assert [limiter.check(caller).allowed for _ in range(2)] == [True, False]
+
+
+@pytest.mark.parametrize(("limit", "window_seconds"), [(0, WINDOW), (LIMIT, 0)], ids=["no-requests", "no-window"])
+def test_limiter_refuses_a_limit_or_window_below_one(client, limiter_table, limit, window_seconds):
+    with pytest.raises(ValueError, match="must be >= 1"):
+        RateLimiter(WindowCounter(client, limiter_table), limit=limit, window_seconds=window_seconds, fail_open=False)
+
+
 def _unavailable_limiter(fail_open: bool, code: str, http_status: int) -> tuple[RateLimiter, Stubber]:
     stubbed = boto3.client("dynamodb")
     stubber = Stubber(stubbed)

@@ -13,6 +13,7 @@ import pytest
 
 from components.api import (
     GATEWAY_RESPONSES,
+    METRICS_NAMESPACE,
     Api,
     ApiArgs,
     access_log_format,
@@ -258,6 +259,13 @@ def test_function_environment_is_accepted_by_the_handlers_own_configuration(api_
     assert loaded.rate_limit_fail_open is rate_limit.fail_open
 
 
+def test_function_publishes_its_metrics_under_the_namespace_the_alarms_read(api_run: ProgramRun) -> None:
+    variables = api_run.one(FUNCTION).get("environment", "variables")
+
+    # components.observability builds every alarm and widget on METRICS_NAMESPACE.
+    assert variables[handler_config.ENV_POWERTOOLS_METRICS_NAMESPACE] == METRICS_NAMESPACE
+
+
 def test_function_environment_holds_only_the_handlers_variables_and_the_log_level() -> None:
     environment = function_environment(stack_settings("prod").app_rate_limit, "items", "rate-limit", "svc")
 
@@ -341,6 +349,19 @@ def test_recorded_function_policy_scopes_star_resources_to_xray_and_the_vpc_netw
         for a in interfaces
     )
     assert dynamodb_resources == {ITEMS_ARN, INDEX_ARN, RATE_LIMIT_ARN}
+
+
+def test_function_policy_grants_every_network_interface_action_lambda_requires_for_a_vpc_function() -> None:
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/aws/lambda/fn"
+    # The execution-role permissions Lambda's "Giving Lambda functions access to a VPC" page lists as required.
+    interfaces = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface"}
+    subnets_and_addresses = {"ec2:DescribeSubnets", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
+
+    statements = function_policy(ITEMS_ARN, INDEX_ARN, RATE_LIMIT_ARN, group, None)["Statement"]
+
+    assert {a for s in statements if s["Resource"] == "*" for a in s["Action"] if a.startswith("ec2:")} == (
+        interfaces | subnets_and_addresses
+    )
 
 
 def test_recorded_function_policy_includes_the_key_exactly_in_stacks_with_one(api_run: ProgramRun) -> None:
@@ -450,8 +471,14 @@ def test_gateway_responses_answer_json_with_the_documented_status_codes(api_run:
     responses = {r.inputs["responseType"]: r.inputs for r in api_run.of_type("aws:apigateway/response:Response")}
 
     assert {kind: inputs.get("statusCode") for kind, inputs in responses.items()} == dict(GATEWAY_RESPONSES)
-    assert responses["THROTTLED"]["statusCode"] == "429"
-    assert responses["INVALID_API_KEY"]["statusCode"] == "403"
+    # AWS's "Gateway response types" table, by what the client did; an unknown route answers MISSING_AUTHENTICATION_TOKEN.
+    documented = {
+        "429": ("THROTTLED", "QUOTA_EXCEEDED"),
+        "403": ("ACCESS_DENIED", "INVALID_API_KEY", "MISSING_AUTHENTICATION_TOKEN"),
+        "400": ("BAD_REQUEST_BODY", "BAD_REQUEST_PARAMETERS"),
+        None: ("DEFAULT_4XX", "DEFAULT_5XX"),  # these keep the status of the error they stand for
+    }
+    assert dict(GATEWAY_RESPONSES) == {kind: status for status, kinds in documented.items() for kind in kinds}
     assert all(
         inputs["responseTemplates"] == {"application/json": gateway_response_template()}
         for inputs in responses.values()
@@ -565,7 +592,16 @@ def test_access_log_format_names_the_fields_operators_and_the_local_stack_rely_o
     assert fields["apiKeyId"] == "$context.identity.apiKeyId"
     assert fields["status"] == "$context.status"
     assert fields["wafResponseCode"] == "$context.wafResponseCode"
-    assert {"caller", "user", "requestTime", "httpMethod", "resourcePath", "protocol", "responseLength"} <= set(fields)
+    assert {
+        "caller",
+        "user",
+        "userAgent",
+        "requestTime",
+        "httpMethod",
+        "resourcePath",
+        "protocol",
+        "responseLength",
+    } <= set(fields)
     assert {"integrationLatency", "responseLatency"} <= set(fields)
     assert all(value.startswith("$context.") for value in fields.values())
 
@@ -609,6 +645,8 @@ def test_managed_account_role_pushes_to_cloudwatch_before_stage_and_method_setti
     assert attachment.inputs["policyArn"] == (
         "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
     )
+    # API Gateway refuses a CloudWatch role that cannot write to CloudWatch Logs yet.
+    assert api_run.depends_on(account, attachment)
     assert api_run.depends_on(api_run.one(STAGE), account)
     assert api_run.depends_on(api_run.one("aws:apigateway/methodSettings:MethodSettings"), account)
 

@@ -107,6 +107,28 @@ def test_every_alarm_evaluates_the_configured_period(run: ProgramRun) -> None:
         assert all(p == period for p in periods)
 
 
+def test_every_alarm_fires_on_a_single_breaching_period(run: ProgramRun) -> None:
+    # docs/operations.md §4 states each alarm "per period": one period over the threshold is enough.
+    for alarm in run.of_type(ALARM):
+        assert alarm.get("evaluationPeriods") == 1
+        assert alarm.get("datapointsToAlarm") in (None, 1)
+
+
+def test_alarms_on_counts_sum_them_over_the_period(run: ProgramRun) -> None:
+    # Their thresholds are counts per period (docs/operations.md §4); an Average of API Gateway's 5XXError is a
+    # rate between 0 and 1, and of Lambda's Errors a per-datapoint mean, which a count threshold never reaches.
+    counts = [
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/ApiGateway", "5XXError"),
+        ("AWS/WAFV2", "BlockedRequests"),
+        (METRICS_NAMESPACE, Metric.RATE_LIMITER_FAILED_OPEN.value),
+    ]
+    for namespace, metric_name in counts:
+        assert _metric_alarm(run, namespace, metric_name).get("statistic") == "Sum", metric_name
+    assert all(m["stat"] == "Sum" for alarm in run.of_type(ALARM) for m in _queried_metrics(alarm))
+
+
 # --- each alarm of docs/operations.md §4 ----------------------------------------------------------------------
 
 
@@ -377,9 +399,11 @@ def test_dashboard_shows_the_handlers_own_metrics_for_this_service() -> None:
         if isinstance(metric[0], str) and metric[0] == METRICS_NAMESPACE
     }
     assert set(shown) == {metric.value for metric in Metric}
-    assert all(dimensions["service"] == SERVICE for dimensions in shown.values())
+    # CloudWatch matches a metric's dimensions exactly: the handler's metrics carry the service only, and
     # Powertools publishes the cold start under the function's name as well.
-    assert shown[Metric.COLD_START.value]["function_name"] == FUNCTION
+    cold_start = shown.pop(Metric.COLD_START.value)
+    assert cold_start == {"service": SERVICE, "function_name": FUNCTION}
+    assert all(dimensions == {"service": SERVICE} for dimensions in shown.values())
 
 
 def test_dashboard_metrics_point_at_this_stacks_resources() -> None:
@@ -425,6 +449,17 @@ def test_dashboard_draws_the_alarm_thresholds_from_settings(stack_config: Callab
     assert settings.lambda_.concurrency_alarm_threshold in concurrency
 
 
+def test_dashboard_draws_every_alarms_threshold_on_a_graph_of_what_it_measures(run: ProgramRun) -> None:
+    widgets = _widgets(run.one("aws:cloudwatch/dashboard:Dashboard").get("dashboardBody"))
+
+    for alarm in run.of_type(ALARM):
+        measured = {(m["namespace"], m["metricName"]) for m in _queried_metrics(alarm)} or {
+            (alarm.get("namespace"), alarm.get("metricName"))
+        }
+        drawn = [w for w in widgets if measured & _metric_names(w) and alarm.get("threshold") in _annotations(w)]
+        assert drawn, alarm.name
+
+
 def test_dashboard_draws_no_concurrency_line_without_reserved_concurrency(
     stack_config: Callable[[str], dict[str, Any]],
 ) -> None:
@@ -444,3 +479,9 @@ def test_component_renders_the_dashboard_from_the_resolved_names(run: ProgramRun
         dashboard_body(_targets(run.settings), run.settings.alarms, run.settings.lambda_)
     )
     assert run.outputs["dashboard_name"] == dashboard.get("dashboardName")
+
+
+def test_dashboard_is_named_after_the_component_so_stacks_sharing_an_account_do_not_collide(run: ProgramRun) -> None:
+    component = run.one("tieredapi:observability:Observability")
+
+    assert run.one("aws:cloudwatch/dashboard:Dashboard").get("dashboardName") == component.name

@@ -88,6 +88,11 @@ def test_one_usage_plan_per_tier_with_the_stacks_throttle_and_quota(throttling_r
         assert plan.inputs["quotaSettings"] == {"limit": expected.quota.limit, "period": expected.quota.period.value}
 
 
+def test_every_plan_carries_its_tiers_description_from_the_stack_file(throttling_run: ProgramRun) -> None:
+    for tier, expected in throttling_run.settings.plans.items():
+        assert _plan_of_tier(throttling_run, tier).inputs["description"] == expected.description
+
+
 def test_every_plan_is_bound_to_the_stage_after_it_exists(throttling_run: ProgramRun) -> None:
     stage = throttling_run.one(STAGE)
 
@@ -114,6 +119,10 @@ def test_every_key_is_bound_to_its_consumers_tier(throttling_run: ProgramRun) ->
         key = next(k for k in throttling_run.of_type(KEY) if k.inputs["name"] == f"test-throttling-{consumer}")
         plan = _plan_of_tier(throttling_run, settings.plan)
         assert bindings[f"{key.name}-id"] == f"{plan.name}-id"  # the mocks' ids
+
+
+def test_every_binding_is_of_type_api_key_the_only_type_aws_accepts(throttling_run: ProgramRun) -> None:
+    assert {b.inputs["keyType"] for b in throttling_run.of_type(PLAN_KEY)} == {"API_KEY"}
 
 
 def test_moving_a_consumer_to_another_tier_rebinds_only_its_key_and_unbinds_it_first(
