@@ -104,6 +104,18 @@ def test_put_changes_the_given_fields_and_returns_the_item(invoke, build_event, 
     assert invoke(build_event("GET", f"/items/{new_id}")).body == result.body
 
 
+def test_put_of_a_new_year_lists_the_item_under_that_year_only(invoke, build_event, items_table):
+    invoke(build_event("POST", "/items", body={"id": "moved", "year": 2001, "title": "t"}))
+
+    result = invoke(build_event("PUT", "/items/moved", body={"year": 1999}))
+
+    assert result.body == {"id": "moved", "year": 1999, "title": "t"}
+    listed = {
+        year: invoke(build_event("GET", "/items", query={"year": year})).body["items"] for year in ("1999", "2001")
+    }
+    assert listed == {"1999": [result.body], "2001": []}
+
+
 def test_put_on_absent_item_is_404_and_creates_nothing(invoke, build_event, items_table, dynamodb_client):
     result = invoke(build_event("PUT", "/items/ghost", body={"title": "new", "year": 2020}))
 
@@ -203,6 +215,11 @@ def test_list_with_invalid_query_is_400_naming_the_parameter(invoke, build_event
         "eyJpZCI6ImEiLCJ5ZWFyIjoyMDIxfQ",  # {"id":"a","year":2021}: another year's position
         "eyJpZCI6ImEgYiIsInllYXIiOjIwMjB9",  # {"id":"a b","year":2020}: not an id
         "eyJpZCI6ImEiLCJ5ZWFyIjoiMjAyMCJ9",  # {"id":"a","year":"2020"}: year as text
+        "eyJpZCI6ImEiLCJ5ZWFyIjoyMDIwLjB9",  # {"id":"a","year":2020.0}: year as a float
+        "eyJpZCI6MSwieWVhciI6MjAyMH0",  # {"id":1,"year":2020}: id as a number
+        "eyJpZCI6ImEiLCJ5ZWFyIjoyMDIwLCJ4IjoxfQ",  # {"id":"a","year":2020,"x":1}: a field too many
+        "W10",  # []: JSON, but not an object
+        "aGVsbG8",  # "hello": base64, but not JSON
     ],
 )
 def test_list_with_bad_or_tampered_cursor_is_400(invoke, build_event, items_table, cursor):

@@ -47,6 +47,25 @@ def test_the_longest_window_allowed_loads():
     assert longest.rate_limit_window_seconds == 86400
 
 
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        (config.ENV_RATE_LIMIT_REQUESTS, "rate_limit_requests"),
+        (config.ENV_RATE_LIMIT_WINDOW_SECONDS, "rate_limit_window_seconds"),
+    ],
+)
+def test_a_limit_or_window_of_one_loads(name, field):
+    assert getattr(load_settings({**VALID, name: "1"}), field) == 1
+
+
+# DynamoDB's rule for table names: 3-255 characters of A-Z a-z 0-9 _ . -
+@pytest.mark.parametrize(
+    "table_name", ["abc", "a" * 255, "items_v2.dev-1"], ids=["shortest", "longest", "every-punctuation"]
+)
+def test_table_names_dynamodb_allows_load(table_name):
+    assert load_settings({**VALID, config.ENV_ITEMS_TABLE_NAME: table_name}).items_table_name == table_name
+
+
 @pytest.mark.parametrize("name", REQUIRED_VARIABLES)
 def test_missing_variable_is_named(name):
     environment = {key: value for key, value in VALID.items() if key != name}
@@ -55,10 +74,19 @@ def test_missing_variable_is_named(name):
         load_settings(environment)
 
 
+def test_an_empty_environment_is_reported_missing_each_required_variable_once():
+    with pytest.raises(ConfigError) as raised:
+        load_settings({})
+
+    problems = str(raised.value).removeprefix("invalid handler configuration: ").split("; ")
+    assert sorted(problems) == sorted(f"{name} is missing" for name in REQUIRED_VARIABLES)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
         (config.ENV_ITEMS_TABLE_NAME, "ab"),
+        (config.ENV_ITEMS_TABLE_NAME, "a" * 256),
         (config.ENV_ITEMS_TABLE_NAME, "items table"),
         (config.ENV_RATE_LIMIT_TABLE_NAME, "rate/limit"),
         (config.ENV_RATE_LIMIT_REQUESTS, "0"),

@@ -84,6 +84,11 @@ def test_a_trailing_slash_reaches_the_method_of_its_resource_and_the_path_stays_
     assert (admitted.resource_path, admitted.path) == (resource, path.removeprefix("/dev"))
 
 
+def test_the_stage_path_without_a_slash_reaches_the_root_resource(gateway):
+    # The stage's invoke URL itself (https://{api}.execute-api.{region}.amazonaws.com/dev) calls the root resource.
+    assert gateway.admit(request(path="/dev")) == Admitted("POST", "/", "/", {}, KEY)
+
+
 def test_waf_decides_before_anything_else(gateway):
     for _ in range(10):
         gateway.admit(request(key=None, path="/elsewhere"))
@@ -146,7 +151,10 @@ def test_a_methods_stage_bucket_is_shared_by_every_key(settings, clock):
     # WHEN they all call one method at once THEN together they get the stage's burst
     decisions = send(gateway, keys, [("POST", "/", "", SEED)] * attempts)
     assert sum(isinstance(d, Admitted) for d in decisions) == stage_burst
-    assert all(d == Rejected(THROTTLED, d.api_key) for d in decisions if not isinstance(d, Admitted))
+    # send() calls with the keys in turn: each refusal names the key that was refused.
+    callers = [keys[n % len(keys)] for n in range(attempts)]
+    refused = [(d, key) for d, key in zip(decisions, callers, strict=True) if not isinstance(d, Admitted)]
+    assert all(d == Rejected(THROTTLED, key) for d, key in refused)
 
 
 ITEM = json.dumps({"title": "kkkg"}).encode()
@@ -196,6 +204,14 @@ def test_a_body_that_is_not_json_is_rejected(gateway):
     assert gateway.admit(request(body=b"{not json")) == Rejected(BAD_REQUEST_BODY, KEY)
 
 
+def test_a_body_without_a_content_type_is_validated_as_json(gateway):
+    # API Gateway takes a request without Content-Type as application/json, the type the model is mapped to.
+    without_content_type = IncomingRequest(
+        "POST", "/dev/", "", {"x-api-key": KEY.value}, "198.51.100.1", b'{"id": "12"}'
+    )
+    assert gateway.admit(without_content_type) == Rejected(BAD_REQUEST_BODY, KEY)
+
+
 def test_a_media_type_is_matched_whatever_its_case(gateway):
     decision = gateway.admit(request(body=b'{"id": "12"}', headers={"content-type": "Application/JSON"}))
     assert decision == Rejected(BAD_REQUEST_BODY, KEY)
@@ -227,6 +243,18 @@ def test_a_listed_response_type_uses_the_stages_template(gateway):
 def test_an_unlisted_response_type_falls_back_to_its_default_family(gateway):
     assert gateway.template(WAF_FILTERED) == DEFINITION["gatewayResponses"]["DEFAULT_4XX"]["template"]
     assert gateway.template(LAMBDA_THROTTLED) == DEFINITION["gatewayResponses"]["DEFAULT_5XX"]["template"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "response_type"),
+    [(THROTTLED, "THROTTLED"), (WAF_FILTERED, "DEFAULT_4XX")],
+    ids=["listed-type", "unlisted-type"],
+)
+def test_an_answer_takes_its_own_types_template_else_its_familys(settings, answer, response_type):
+    # The stack's templates are all alike; one template per type shows which one an answer takes.
+    distinct = {name: {**response, "template": name} for name, response in DEFINITION["gatewayResponses"].items()}
+    gateway = Gateway(settings, {}, {**DEFINITION, "gatewayResponses": distinct})
+    assert gateway.template(answer) == response_type
 
 
 def test_a_request_too_large_keeps_aws_body_whatever_the_stage_customises(settings):

@@ -33,12 +33,34 @@ def test_the_event_carries_the_request_context_lambda_handlers_read():
     assert request_context["requestTimeEpoch"] == 1_700_000_000_500
     assert request_context["identity"]["sourceIp"] == "127.0.0.5"
     assert (request_context["identity"]["apiKeyId"], request_context["identity"]["apiKey"]) == (KEY.id, KEY.value)
+    assert (request_context["resourcePath"], request_context["identity"]["userAgent"]) == ("/items/{id}", "curl/8")
     assert event["body"] is None
+
+
+def test_what_the_request_lacks_is_null_in_the_event():
+    root = Admitted("POST", "/", "/", {}, KEY)
+    event = proxy_event(root, context(), [], "", b"")
+    absent = (
+        "headers",
+        "multiValueHeaders",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+    )
+    assert {name: event[name] for name in absent} == dict.fromkeys(absent)
 
 
 def test_a_query_parameter_without_a_value_reaches_the_function_as_an_empty_string():
     event = proxy_event(ADMITTED, context(), [], "cursor=&year=2023", b"")
     assert event["queryStringParameters"] == {"cursor": "", "year": "2023"}
+
+
+def test_a_repeated_query_parameter_is_its_last_value_single_and_every_value_multi():
+    event = proxy_event(ADMITTED, context(), [], "name=you&name=me", b"")
+    assert (event["queryStringParameters"], event["multiValueQueryStringParameters"]) == (
+        {"name": "me"},
+        {"name": ["you", "me"]},
+    )
 
 
 def test_a_binary_body_is_sent_base64_encoded():
@@ -52,6 +74,14 @@ def test_a_proxy_response_gives_status_headers_and_body():
     )
     assert response is not None
     assert (response.status, response.headers, response.body) == (201, [("Set", "a"), ("Set", "b"), ("X", "1")], b"{}")
+
+
+def test_a_header_in_both_forms_takes_the_multi_value_headers_values_only():
+    response = parse_proxy_response(
+        {"statusCode": 200, "headers": {"X": "single"}, "multiValueHeaders": {"X": ["a", "b"]}, "body": ""}
+    )
+    assert response is not None
+    assert response.headers == [("X", "a"), ("X", "b")]
 
 
 def test_a_base64_proxy_body_is_decoded():
@@ -72,6 +102,8 @@ def test_a_base64_proxy_body_is_decoded():
         {"statusCode": 600},
         {"statusCode": True},
         {"statusCode": 200, "body": {"a": 1}},
+        {"statusCode": 200, "headers": ["X"]},
+        {"statusCode": 200, "multiValueHeaders": [["X", "a"]]},
     ],
 )
 def test_a_malformed_proxy_response_is_refused(payload):
