@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -259,6 +260,58 @@ def test_key_policy_lets_the_account_administer_the_key_and_use_it_only_through_
     )
 
 
+# AWS's default key policy's key-administrators statement (Create* Describe* Enable* List* Put* Update* Revoke*
+# Disable* Get* Delete* TagResource UntagResource ScheduleKeyDeletion CancelKeyDeletion), one action per entry.
+KEY_ADMINISTRATION_ACTIONS = (
+    "kms:CreateAlias",
+    "kms:DescribeKey",
+    "kms:EnableKeyRotation",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:UpdateKeyDescription",
+    "kms:RevokeGrant",
+    "kms:DisableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:DeleteAlias",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+)
+
+
+@pytest.mark.parametrize("action", KEY_ADMINISTRATION_ACTIONS)
+def test_key_policy_lets_the_account_do_what_awss_key_administrators_may(
+    runs: dict[str, ProgramRun], action: str
+) -> None:
+    statements = json.loads(runs["prod"].one(KEY).get("policy"))["Statement"]
+
+    administers = [s for s in statements if "Condition" not in s]
+    assert any(fnmatch.fnmatchcase(action, allowed) for s in administers for allowed in s["Action"])
+
+
+def test_key_policy_lets_the_account_use_the_key_for_exactly_what_dynamodb_needs(runs: dict[str, ProgramRun]) -> None:
+    statements = json.loads(runs["prod"].one(KEY).get("policy"))["Statement"]
+
+    (uses,) = [s for s in statements if "kms:Decrypt" in s["Action"]]
+    # AWS: "Key policy for a customer managed key" (DynamoDB's encryption at rest), the actions its table users need.
+    assert set(uses["Action"]) == {
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+    }
+
+
+def test_every_key_policy_statement_is_about_this_key(runs: dict[str, ProgramRun]) -> None:
+    statements = json.loads(runs["prod"].one(KEY).get("policy"))["Statement"]
+
+    # In a key policy the resource "*" means the key the policy is attached to, and is the only value KMS documents.
+    assert {s["Resource"] for s in statements} == {"*"}
+
+
 def test_key_policy_lets_dynamodb_read_the_keys_metadata_only_for_this_account(runs: dict[str, ProgramRun]) -> None:
     statements = json.loads(runs["prod"].one(KEY).get("policy"))["Statement"]
 
@@ -266,3 +319,9 @@ def test_key_policy_lets_dynamodb_read_the_keys_metadata_only_for_this_account(r
     assert all(action.startswith(("kms:Describe", "kms:Get", "kms:List")) for action in service["Action"])
     # Confused-deputy protection: DynamoDB acting for another account's table must not reach this key.
     assert service["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+
+
+def test_children_are_parented_by_the_component(run: ProgramRun) -> None:
+    component = run.one("tieredapi:data:DataTier")
+
+    assert len(run.children_of(component)) == len(run.resources) - 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -208,6 +209,49 @@ INVALID_CONFIGS = [
      "e.g. tiered-api:lambda"),
     ("key in the namespace in capitals", "prod", "Tiered-API:lambda", {"memoryMb": 512},
      "e.g. tiered-api:lambda"),
+    ("vpc cidr in IPv6 with a /16 prefix", "dev", "tiered-api:network.vpcCidr", "fd00::/16",
+     "an IPv4 network address"),
+    ("vpc cidr in netmask notation", "dev", "tiered-api:network.vpcCidr", "10.20.0.0/255.255.0.0",
+     "an IPv4 network address a.b.c.d/nn"),
+    ("stage rate above API Gateway's 10,000 rps", "prod", "tiered-api:apiGateway.throttle.rateLimit", 10_001,
+     "less than or equal to 10000 (got 10001)"),
+    ("stage burst above 20,000", "prod", "tiered-api:apiGateway.throttle.burstLimit", 20_001,
+     "less than or equal to 20000 (got 20001)"),
+    ("zero quota", "prod", "tiered-api:plans.standard.quota.limit", 0,
+     "greater than or equal to 1 (got 0)"),
+    ("plan description over 200 characters", "prod", "tiered-api:plans.standard.description", "d" * 201,
+     "at most 200 characters"),
+    ("no plans", "prod", "tiered-api:plans", {},
+     "at least 1 item"),
+    ("no consumers", "prod", "tiered-api:consumers", {},
+     "at least 1 item"),
+    ("tier name over 40 characters", "prod", f"tiered-api:plans.{'t' * 41}",
+     {"throttle": {"rateLimit": 10, "burstLimit": 20}, "quota": {"limit": 100, "period": "DAY"}},
+     "tier names are 1-40 of [a-z0-9-]"),
+    ("seven availability zones", "prod", "tiered-api:network.availabilityZones", 7,
+     "less than or equal to 6"),
+    ("memory below Lambda's minimum", "prod", "tiered-api:lambda.memoryMb", 64,
+     "greater than or equal to 128"),
+    ("zero alarm share", "prod", "tiered-api:lambda.concurrencyAlarmShare", 0,
+     "greater than 0"),
+    ("zero expected duration", "prod", "tiered-api:lambda.expectedDurationMs", 0,
+     "greater than or equal to 1"),
+    ("stage name over 128 characters", "prod", "tiered-api:apiGateway.stageName", "s" * 129,
+     "1-128 of A-Z a-z 0-9 _ -"),
+    ("waf limit above AWS WAF's 2,000,000,000", "prod", "tiered-api:waf.rateLimit", 2_000_000_001,
+     "less than or equal to 2000000000"),
+    ("limiter window longer than the handler reads", "prod", "tiered-api:appRateLimit.windowSeconds", 86_401,
+     "less than or equal to 86400"),
+    ("alarm email without a domain", "prod", "tiered-api:alarms.email", "ops-team",
+     "should match pattern"),
+    ("alarm period not whole minutes", "prod", "tiered-api:alarms.periodSeconds", 90,
+     "multiple of 60"),
+    ("alarm period above an hour", "prod", "tiered-api:alarms.periodSeconds", 3660,
+     "less than or equal to 3600"),
+    ("duration alarm at the whole timeout", "prod", "tiered-api:alarms.durationShareOfTimeout", 1,
+     "less than 1"),
+    ("region that is no AWS region's name", "prod", "aws:region", "us-east",
+     "should match pattern"),
 ]  # fmt: skip
 
 
@@ -250,6 +294,14 @@ def test_tags_may_fill_awss_limit_together_with_the_programs_name_tag(
     config["tiered-api:tags"] = {f"tag-{i}": "v" for i in range(49)}
 
     assert len(load_settings("prod", config).tags) == 49
+
+
+def test_tag_keys_and_values_may_be_as_long_as_aws_allows(stack_config: Callable[[str], dict[str, Any]]) -> None:
+    config = stack_config("prod")
+    # AWS's tag limits: keys up to 128 characters, values up to 256.
+    config["tiered-api:tags"] = {"k" * 128: "v" * 256}
+
+    assert load_settings("prod", config).tags == config["tiered-api:tags"]
 
 
 def test_a_stage_name_may_hold_hyphens_as_api_gateways_do(stack_config: Callable[[str], dict[str, Any]]) -> None:
@@ -475,6 +527,21 @@ def test_waf_warns_once_a_plans_rate_is_above_the_average_rate_it_allows_one_ip(
     assert len(warnings) == int(warned), warnings
 
 
+@pytest.mark.parametrize(("extra", "warned"), [(0, False), (1, True)])
+def test_a_plans_burst_above_the_stages_is_a_warning(
+    stack_config: Callable[[str], dict[str, Any]], extra: int, warned: bool
+) -> None:
+    config = stack_config("prod")
+    stage_burst = config["tiered-api:apiGateway"]["throttle"]["burstLimit"]
+    # A plan's burst equal to the stage's fits each method's stage bucket; one more does not.
+    config["tiered-api:plans"]["standard"]["throttle"]["burstLimit"] = stage_burst + extra
+
+    warnings = load_settings("prod", config).capacity_warnings()
+
+    burst = [w for w in warnings if w.startswith("plans.standard.throttle.burstLimit")]
+    assert len(burst) == int(warned), warnings
+
+
 def test_pulumi_yaml_describes_exactly_the_keys_stacksettings_reads() -> None:
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     declared = set(project["config"])
@@ -495,3 +562,44 @@ def test_defaults_in_pulumi_yaml_equal_the_models() -> None:
     assert defaults, "Pulumi.yaml declares no defaults to compare"
     for key, default in defaults.items():
         assert by_alias[key].default == default, key
+
+
+# Each optional key inside an object-valued key, with its default as Pulumi.yaml's description of that key spells it.
+DOCUMENTED_NESTED_DEFAULTS = [
+    ("network.vpcCidr", "10.0.0.0/16"),
+    ("network.availabilityZones", "2"),
+    ("data.deletionProtection", "false"),
+    ("data.customerManagedKey", "false"),
+    ("lambda.memoryMb", "512"),
+    ("lambda.timeoutSeconds", "10"),
+    ("lambda.reservedConcurrency", "null"),
+    ("lambda.concurrencyAlarmShare", "0.8"),
+    ("lambda.expectedDurationMs", "200"),
+    ("apiGateway.loggingLevel", "ERROR"),
+    ("apiGateway.manageAccountRole", "true"),
+    ("waf.windowSeconds", "300"),
+    ("appRateLimit.failOpen", "false"),
+    ("alarms.periodSeconds", "60"),
+    ("alarms.lambdaErrors", "1"),
+    ("alarms.durationShareOfTimeout", "0.8"),
+    ("alarms.api5xx", "1"),
+    ("alarms.apiLatencyP99Ms", "2000"),
+    ("alarms.api4xxShare", "0.1"),
+    ("alarms.api4xxMinRequests", "20"),
+    ("alarms.wafBlockedRequests", "100"),
+]
+
+
+@pytest.mark.parametrize(("path", "documented"), DOCUMENTED_NESTED_DEFAULTS)
+def test_a_nested_key_left_out_takes_the_default_pulumi_yaml_documents(
+    stack_config: Callable[[str], dict[str, Any]], path: str, documented: str
+) -> None:
+    top, leaf = path.split(".")
+    description = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"][top]["description"]
+    assert re.search(rf"\b{leaf} \([^)]*default {re.escape(documented)}[,;:)]", description), description
+    config = stack_config("prod")
+    _set(config, f"tiered-api:{path}", ...)
+
+    loaded = load_settings("prod", config).model_dump(mode="json", by_alias=True)
+
+    assert loaded[top][leaf] == yaml.safe_load(documented)
