@@ -80,6 +80,11 @@ def test_adding_an_az_keeps_every_existing_subnet_block(prefix: int, count: int)
     assert subnet_cidrs(vpc, count + 1)[:count] == subnet_cidrs(vpc, count)
 
 
+def test_subnet_i_is_the_vpcs_ith_eighth() -> None:
+    # Eight slots (SUBNET_SLOTS): the smallest VPC the settings allow, a /24, still gets /27 subnets.
+    assert subnet_cidrs("10.20.0.0/24", 3) == ["10.20.0.0/27", "10.20.0.32/27", "10.20.0.64/27"]
+
+
 def test_the_settings_never_ask_for_more_azs_than_there_are_slots() -> None:
     with pytest.raises(ValidationError, match="availability_zones"):
         NetworkSettings(availability_zones=SUBNET_SLOTS + 1)
@@ -111,6 +116,17 @@ def test_private_subnets_span_distinct_azs_as_configured_and_never_map_public_ip
     assert all(s.get("mapPublicIpOnLaunch") is False for s in subnets)
     assert all(ipaddress.IPv4Network(s.get("cidrBlock")).subnet_of(vpc) for s in subnets)
     assert len(run.outputs["private_subnet_ids"]) == len(subnets)
+
+
+def test_private_subnets_do_not_overlap(run: ProgramRun) -> None:
+    blocks = [ipaddress.IPv4Network(s.get("cidrBlock")) for s in run.of_type(SUBNET)]
+
+    assert all(not a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+
+
+def test_every_subnet_is_named_after_its_zone(run: ProgramRun) -> None:
+    for subnet in run.of_type(SUBNET):
+        assert subnet.get("availabilityZone") in subnet.get("tags", "Name")
 
 
 class _RegionWithALocalZone(TieredApiMocks):
@@ -196,6 +212,14 @@ def test_lambda_security_group_has_no_ingress_and_only_https_to_dynamodb(run: Pr
     assert not egress.get("ipv6CidrBlocks")
 
 
+@pytest.mark.parametrize("group_type", [SECURITY_GROUP, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"])
+def test_security_groups_declare_their_ingress_empty_so_rules_added_outside_are_removed(
+    run: ProgramRun, group_type: str
+) -> None:
+    # The provider manages inline rules only where the argument is given: left out, a rule added by hand would stay.
+    assert run.one(group_type).get("ingress") == []
+
+
 def test_default_security_group_is_taken_over_and_closed(run: ProgramRun) -> None:
     default = run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
 
@@ -246,6 +270,11 @@ def test_flow_log_waits_for_its_roles_permission_to_write(run: ProgramRun) -> No
     assert run.depends_on(run.one(FLOW_LOG), run.one("aws:iam/rolePolicy:RolePolicy"))
 
 
+def test_flow_log_delivers_as_the_role_allowed_to_write(run: ProgramRun) -> None:
+    # A flow log to CloudWatch Logs needs a role to deliver as: without one AWS refuses to create it.
+    assert run.one(FLOW_LOG).get("iamRoleArn") == run.one("aws:iam/role:Role").state["arn"]
+
+
 def test_flow_log_role_may_only_write_to_its_own_log_group(run: ProgramRun) -> None:
     group_arn = run.one(FLOW_LOG).get("logDestination")
     (statement,) = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").get("policy"))["Statement"]
@@ -253,6 +282,14 @@ def test_flow_log_role_may_only_write_to_its_own_log_group(run: ProgramRun) -> N
     assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
     assert statement["Resource"]
     assert all(resource == group_arn or resource.startswith(f"{group_arn}:") for resource in statement["Resource"])
+
+
+def test_flow_log_role_may_write_to_its_log_groups_streams(run: ProgramRun) -> None:
+    group_arn = run.one(FLOW_LOG).get("logDestination")
+    (statement,) = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").get("policy"))["Statement"]
+
+    # CreateLogStream acts on the group, PutLogEvents and DescribeLogStreams on its streams.
+    assert f"{group_arn}:log-stream:*" in statement["Resource"]
 
 
 def test_adding_an_az_keeps_the_existing_zones_subnet_blocks(
@@ -268,3 +305,9 @@ def test_adding_an_az_keeps_the_existing_zones_subnet_blocks(
     after = {s.get("availabilityZone"): s.get("cidrBlock") for s in grown.of_type(SUBNET)}
     assert len(after) == len(before) + 1
     assert {zone: after[zone] for zone in before} == before
+
+
+def test_children_are_parented_by_the_component(run: ProgramRun) -> None:
+    component = run.one("tieredapi:network:Network")
+
+    assert len(run.children_of(component)) == len(run.resources) - 1
