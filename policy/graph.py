@@ -27,6 +27,7 @@ __all__ = [
     "number",
     "plain",
     "policy_statements",
+    "stage_key",
     "statement_values",
 ]
 
@@ -100,6 +101,15 @@ class LinkedResource(ResourceLike, Protocol):
 
     @property
     def dependencies(self) -> list[Any]: ...
+
+
+def stage_key(resource: ResourceLike) -> tuple[str, str]:
+    """(REST API id, stage name) of a stage, or of a resource naming one by its ``restApi`` and ``stageName`` inputs.
+
+    A policy never sees a REST API's id itself, but a stage's ``restApi`` input holds it; the same stage name on
+    another API is another stage.
+    """
+    return str(resource.props.get("restApi", "")), str(resource.props.get("stageName", ""))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from policy.graph import (
     number,
     plain,
     policy_statements,
+    stage_key,
 )
 from policy.rules._base import resource_rule, stack_rule
 
@@ -81,12 +82,7 @@ def stage_tracing(stage: ResourceLike, _: StackContext) -> Iterator[str]:
 def method_settings(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for stage in graph.of_type(T.STAGE):
         stage_name = stage.props.get("stageName")
-        # A stage is its REST API's: the same stage name on another API is another stage.
-        own = [
-            s
-            for s in graph.of_type(T.METHOD_SETTINGS)
-            if s.props.get("stageName") == stage_name and s.props.get("restApi") == stage.props.get("restApi")
-        ]
+        own = [s for s in graph.of_type(T.METHOD_SETTINGS) if stage_key(s) == stage_key(stage)]
         if not any(s.props.get("methodPath") == "*/*" for s in own):
             yield Finding(f"stage {stage.name} ({stage_name}) has no '*/*' MethodSettings", stage.urn)
             continue
@@ -287,11 +283,8 @@ def _plan_problems(graph: StackGraph, plan: LinkedResource, stages: list[LinkedR
     if not bound:
         yield Finding(f"usage plan {plan.name} is bound to no stage", plan.urn)
     for binding in bound:
-        target = [
-            s
-            for s in stages
-            if s.props.get("stageName") == binding.get("stage") and s.props.get("restApi") == binding.get("apiId")
-        ]
+        named = (str(binding.get("apiId", "")), str(binding.get("stage", "")))
+        target = [s for s in stages if stage_key(s) == named]
         if not target:
             yield Finding(
                 f"usage plan {plan.name} names stage {binding.get('stage')!r}, not one of this stack's", plan.urn

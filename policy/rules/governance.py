@@ -19,6 +19,7 @@ from policy.graph import (
     mapping,
     number,
     policy_statements,
+    stage_key,
     statement_values,
 )
 from policy.rules._base import resource_rule, stack_rule
@@ -76,9 +77,9 @@ def log_retention(graph: StackGraph, context: StackContext) -> Iterator[Finding]
     for stage in graph.of_type(T.STAGE):
         if not _execution_logging(graph, stage):
             continue
-        # API Gateway creates this group itself, without retention, unless the stack creates it first; the stage's
-        # restApi input is the API id the name holds.
-        expected = f"{EXECUTION_LOG_GROUP_PREFIX}{stage.props.get('restApi')}/{stage.props.get('stageName')}"
+        # API Gateway creates this group itself, without retention, unless the stack creates it first.
+        api_id, stage_name = stage_key(stage)
+        expected = f"{EXECUTION_LOG_GROUP_PREFIX}{api_id}/{stage_name}"
         if expected not in names:
             yield Finding(
                 f"stage {stage.name} writes execution logs to {expected}, which this stack does not create (API "

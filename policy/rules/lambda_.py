@@ -8,7 +8,18 @@ from collections.abc import Iterator, Mapping
 
 from components.settings import API_GATEWAY_MAX_INTEGRATION_TIMEOUT_SECONDS
 from policy.context import StackContext
-from policy.graph import Finding, LinkedResource, ResourceLike, StackGraph, T, as_list, flag, mapping, number
+from policy.graph import (
+    Finding,
+    LinkedResource,
+    ResourceLike,
+    StackGraph,
+    T,
+    as_list,
+    flag,
+    mapping,
+    number,
+    stage_key,
+)
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]
@@ -164,8 +175,7 @@ def function_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     "Invoke permissions go only to apigateway.amazonaws.com, with a source ARN scoped to this stack's API",
 )
 def invoke_permission(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
-    # A policy never sees a REST API's id, but its stages hold it as their restApi input.
-    api_ids = {str(stage.props.get("restApi")) for stage in graph.of_type(T.STAGE)}
+    api_ids = {stage_key(stage)[0] for stage in graph.of_type(T.STAGE)}
     for permission in graph.of_type(T.PERMISSION):
         props = permission.props
         if props.get("principal") != "apigateway.amazonaws.com":

@@ -8,7 +8,7 @@ from typing import Any
 
 from components.settings import WAF_MIN_LIMIT
 from policy.context import StackContext
-from policy.graph import Finding, ResourceLike, StackGraph, T, as_list, flag, mapping, number
+from policy.graph import Finding, ResourceLike, StackGraph, T, as_list, flag, mapping, number, stage_key
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]
@@ -122,9 +122,7 @@ def _metrics_on(visibility: Any) -> bool:
 def association(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     associations = graph.of_type(T.WEB_ACL_ASSOCIATION)
     for stage in graph.of_type(T.STAGE):
-        stage_name = str(stage.props.get("stageName", ""))
-        # A stage's ARN names its REST API too: the same stage name on another API is another stage.
-        api_id = str(stage.props.get("restApi", ""))
+        api_id, stage_name = stage_key(stage)
         stage_arn = re.compile(
             rf"arn:aws[a-z-]*:apigateway:[a-z0-9-]+::/restapis/{re.escape(api_id)}/stages/{re.escape(stage_name)}"
         )
