@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from handler.tables import (
     RATE_LIMIT_TABLE,
     RATE_LIMIT_TTL_ATTRIBUTE,
 )
+from policy.graph import policy_statements
 from tools.mocks import (
     ACCOUNT_ID,
     ProgramRun,
@@ -242,11 +242,15 @@ def test_customer_managed_key_and_deletion_protection_are_chosen_independently(
         assert table.protect is False
 
 
+def _key_statements(run: ProgramRun) -> list[Mapping[str, Any]]:
+    return policy_statements(run.one(KEY).get("policy"))
+
+
 def test_key_policy_lets_the_account_administer_the_key_and_use_it_only_through_dynamodb(
     runs: dict[str, ProgramRun],
 ) -> None:
     prod = runs["prod"]
-    statements = json.loads(prod.one(KEY).get("policy"))["Statement"]
+    statements = _key_statements(prod)
 
     account_root = f"arn:aws:iam::{ACCOUNT_ID}:root"
     administers = [s for s in statements if s["Principal"] == {"AWS": account_root} and "Condition" not in s]
@@ -284,14 +288,14 @@ KEY_ADMINISTRATION_ACTIONS = (
 def test_key_policy_lets_the_account_do_what_awss_key_administrators_may(
     runs: dict[str, ProgramRun], action: str
 ) -> None:
-    statements = json.loads(runs["prod"].one(KEY).get("policy"))["Statement"]
+    statements = _key_statements(runs["prod"])
 
     administers = [s for s in statements if "Condition" not in s]
     assert any(fnmatch.fnmatchcase(action, allowed) for s in administers for allowed in s["Action"])
 
 
 def test_key_policy_lets_the_account_use_the_key_for_exactly_what_dynamodb_needs(runs: dict[str, ProgramRun]) -> None:
-    statements = json.loads(runs["prod"].one(KEY).get("policy"))["Statement"]
+    statements = _key_statements(runs["prod"])
 
     (uses,) = [s for s in statements if "kms:Decrypt" in s["Action"]]
     # AWS: "Key policy for a customer managed key" (DynamoDB's encryption at rest), the actions its table users need.
@@ -306,14 +310,14 @@ def test_key_policy_lets_the_account_use_the_key_for_exactly_what_dynamodb_needs
 
 
 def test_every_key_policy_statement_is_about_this_key(runs: dict[str, ProgramRun]) -> None:
-    statements = json.loads(runs["prod"].one(KEY).get("policy"))["Statement"]
+    statements = _key_statements(runs["prod"])
 
     # In a key policy the resource "*" means the key the policy is attached to, and is the only value KMS documents.
     assert {s["Resource"] for s in statements} == {"*"}
 
 
 def test_key_policy_lets_dynamodb_read_the_keys_metadata_only_for_this_account(runs: dict[str, ProgramRun]) -> None:
-    statements = json.loads(runs["prod"].one(KEY).get("policy"))["Statement"]
+    statements = _key_statements(runs["prod"])
 
     (service,) = [s for s in statements if s["Principal"] == {"Service": "dynamodb.amazonaws.com"}]
     assert all(action.startswith(("kms:Describe", "kms:Get", "kms:List")) for action in service["Action"])

@@ -37,6 +37,9 @@ ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 AVAILABILITY_ZONES = "aws:index/getAvailabilityZones:getAvailabilityZones"
 
 
@@ -212,7 +215,7 @@ def test_lambda_security_group_has_no_ingress_and_only_https_to_dynamodb(run: Pr
     assert not egress.get("ipv6CidrBlocks")
 
 
-@pytest.mark.parametrize("group_type", [SECURITY_GROUP, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"])
+@pytest.mark.parametrize("group_type", [SECURITY_GROUP, DEFAULT_SECURITY_GROUP])
 def test_security_groups_declare_their_ingress_empty_so_rules_added_outside_are_removed(
     run: ProgramRun, group_type: str
 ) -> None:
@@ -221,7 +224,7 @@ def test_security_groups_declare_their_ingress_empty_so_rules_added_outside_are_
 
 
 def test_default_security_group_is_taken_over_and_closed(run: ProgramRun) -> None:
-    default = run.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    default = run.one(DEFAULT_SECURITY_GROUP)
 
     assert run.depends_on(default, run.one("aws:ec2/vpc:Vpc"))
     assert default.get("ingress", default=[]) == []
@@ -249,7 +252,7 @@ def test_flow_log_retention_follows_the_stack_file(stack_config: Callable[[str],
 
 
 def test_flow_log_role_is_assumable_only_by_flow_logs_for_this_account(run: ProgramRun) -> None:
-    (statement,) = json.loads(run.one("aws:iam/role:Role").get("assumeRolePolicy"))["Statement"]
+    (statement,) = json.loads(run.one(ROLE).get("assumeRolePolicy"))["Statement"]
 
     assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert statement["Action"] == "sts:AssumeRole"
@@ -257,7 +260,7 @@ def test_flow_log_role_is_assumable_only_by_flow_logs_for_this_account(run: Prog
 
 
 def test_flow_log_role_is_assumable_only_on_behalf_of_this_accounts_flow_logs_in_the_region(run: ProgramRun) -> None:
-    (statement,) = json.loads(run.one("aws:iam/role:Role").get("assumeRolePolicy"))["Statement"]
+    (statement,) = json.loads(run.one(ROLE).get("assumeRolePolicy"))["Statement"]
 
     # AWS's confused-deputy guard for flow logs: the service acting for a flow log of another account or region
     # (or for any other EC2 resource) cannot assume the role.
@@ -267,17 +270,17 @@ def test_flow_log_role_is_assumable_only_on_behalf_of_this_accounts_flow_logs_in
 
 def test_flow_log_waits_for_its_roles_permission_to_write(run: ProgramRun) -> None:
     # Delivery starts when the flow log is created and fails until the role may write to the group.
-    assert run.depends_on(run.one(FLOW_LOG), run.one("aws:iam/rolePolicy:RolePolicy"))
+    assert run.depends_on(run.one(FLOW_LOG), run.one(ROLE_POLICY))
 
 
 def test_flow_log_delivers_as_the_role_allowed_to_write(run: ProgramRun) -> None:
     # A flow log to CloudWatch Logs needs a role to deliver as: without one AWS refuses to create it.
-    assert run.one(FLOW_LOG).get("iamRoleArn") == run.one("aws:iam/role:Role").state["arn"]
+    assert run.one(FLOW_LOG).get("iamRoleArn") == run.one(ROLE).state["arn"]
 
 
 def test_flow_log_role_may_only_write_to_its_own_log_group(run: ProgramRun) -> None:
     group_arn = run.one(FLOW_LOG).get("logDestination")
-    (statement,) = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").get("policy"))["Statement"]
+    (statement,) = json.loads(run.one(ROLE_POLICY).get("policy"))["Statement"]
 
     assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
     assert statement["Resource"]
@@ -286,7 +289,7 @@ def test_flow_log_role_may_only_write_to_its_own_log_group(run: ProgramRun) -> N
 
 def test_flow_log_role_may_write_to_its_log_groups_streams(run: ProgramRun) -> None:
     group_arn = run.one(FLOW_LOG).get("logDestination")
-    (statement,) = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").get("policy"))["Statement"]
+    (statement,) = json.loads(run.one(ROLE_POLICY).get("policy"))["Statement"]
 
     # CreateLogStream acts on the group, PutLogEvents and DescribeLogStreams on its streams.
     assert f"{group_arn}:log-stream:*" in statement["Resource"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -14,6 +14,7 @@ from components.data import ITEMS_INDEX_OPERATIONS, ITEMS_TABLE_OPERATIONS, RATE
 from components.observability import MetricTargets, Observability, ObservabilityArgs, dashboard_body
 from components.settings import StackSettings
 from handler.contract import Metric
+from policy.graph import policy_statements
 from tools.mocks import ACCOUNT_ID, ProgramRun, RecordedResource, run_components, stack_settings
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -301,9 +302,8 @@ def test_alarm_topic_is_encrypted_with_a_rotating_key_cloudwatch_may_use(run: Pr
     assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
 
-def _topic_key_statements(run: ProgramRun) -> list[dict[str, Any]]:
-    statements: list[dict[str, Any]] = json.loads(run.one("aws:kms/key:Key").get("policy"))["Statement"]
-    return statements
+def _topic_key_statements(run: ProgramRun) -> list[Mapping[str, Any]]:
+    return policy_statements(run.one("aws:kms/key:Key").get("policy"))
 
 
 def test_cloudwatch_may_use_the_topic_key_only_for_this_accounts_alarms(run: ProgramRun) -> None:

@@ -16,6 +16,7 @@ import pytest
 import tools.mocks
 from components.api import METRICS_NAMESPACE
 from components.settings import ConfigError
+from handler.tables import ITEMS_KEY, ITEMS_YEAR_INDEX
 from policy.graph import as_list, policy_statements
 from tools.mocks import ProgramRun, RecordedResource, TieredApiMocks, run_program, stack_settings
 from tools.plan import main as plan_main
@@ -399,7 +400,7 @@ REST_API = "aws:apigateway/restApi:RestApi"
 
 
 def _items_table(run: ProgramRun) -> RecordedResource:
-    (items,) = [t for t in run.of_type(TABLE) if t.inputs["hashKey"] == "id"]
+    (items,) = [t for t in run.of_type(TABLE) if t.inputs["hashKey"] == ITEMS_KEY]
     return items
 
 
@@ -419,7 +420,7 @@ def test_the_dynamodb_endpoint_lets_the_function_query_the_year_index(stack_run:
     resources = {r for s in policy_statements(endpoint.inputs["policy"]) for r in as_list(s.get("Resource"))}
 
     items_outputs = _items_table(stack_run).outputs or {}
-    assert f"{items_outputs['arn']}/index/year-index" in resources
+    assert f"{items_outputs['arn']}/index/{ITEMS_YEAR_INDEX}" in resources
 
 
 def test_api_alarms_watch_the_rest_api_by_its_name(stack_run: ProgramRun) -> None:

@@ -103,12 +103,15 @@ def test_malformed_json_value_names_its_key() -> None:
         load_settings("prod", raw)
 
 
+def _at(config: dict[str, Any], dotted: str) -> Any:
+    """The value at ``tiered-api:a.b.c`` in a config map."""
+    return functools.reduce(operator.getitem, dotted.split("."), config)
+
+
 def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``tiered-api:a.b.c`` in a config map; ``value`` of ``...`` deletes the key."""
-    *path, leaf = dotted.split(".")
-    node = config
-    for step in path:
-        node = node[step]
+    path, _, leaf = dotted.rpartition(".")
+    node = _at(config, path) if path else config
     if value is ...:
         del node[leaf]
     else:
@@ -281,7 +284,7 @@ def test_a_burst_of_exactly_one_second_at_its_rate_is_allowed(
     stack_config: Callable[[str], dict[str, Any]], throttle: str
 ) -> None:
     config = stack_config("prod")
-    bucket = functools.reduce(operator.getitem, throttle.split("."), config)
+    bucket = _at(config, throttle)
     bucket["burstLimit"] = bucket["rateLimit"]
 
     load_settings("prod", config)
@@ -348,6 +351,11 @@ def consumer_plans_sum(config: dict[str, Any], limit: str) -> float:
     """``limit`` (rateLimit or burstLimit) of every consumer's plan, summed: one key per consumer."""
     plans = config["tiered-api:plans"]
     return sum(plans[consumer["plan"]]["throttle"][limit] for consumer in config["tiered-api:consumers"].values())
+
+
+def littles_law_concurrency(config: dict[str, Any]) -> int:
+    """The concurrency the consumers' plans need at their summed rate and the expected duration (Little's law)."""
+    return math.ceil(consumer_plans_sum(config, "rateLimit") * config["tiered-api:lambda"]["expectedDurationMs"] / 1000)
 
 
 def every_method(config: dict[str, Any], limit: str) -> float:
@@ -435,8 +443,7 @@ def test_reserved_concurrency_at_littles_law_gives_no_rate_warning(
     stack_config: Callable[[str], dict[str, Any]],
 ) -> None:
     config = stack_config("prod")
-    duration = config["tiered-api:lambda"]["expectedDurationMs"]
-    needed = math.ceil(consumer_plans_sum(config, "rateLimit") * duration / 1000)
+    needed = littles_law_concurrency(config)
 
     def rate_warnings(reserved: int) -> list[str]:
         config["tiered-api:lambda"]["reservedConcurrency"] = reserved
@@ -450,9 +457,7 @@ def test_reserved_concurrency_at_littles_law_but_below_the_apis_burst_gets_the_b
     stack_config: Callable[[str], dict[str, Any]],
 ) -> None:
     config = stack_config("prod")
-    needed = math.ceil(
-        consumer_plans_sum(config, "rateLimit") * config["tiered-api:lambda"]["expectedDurationMs"] / 1000
-    )
+    needed = littles_law_concurrency(config)
     burst = int(consumer_plans_sum(config, "burstLimit"))
     assert needed < burst
     config["tiered-api:lambda"]["reservedConcurrency"] = needed
@@ -542,8 +547,15 @@ def test_a_plans_burst_above_the_stages_is_a_warning(
     assert len(burst) == int(warned), warnings
 
 
+@functools.cache
+def _pulumi_yaml() -> dict[str, Any]:
+    """The project file, read once (treat it as read-only)."""
+    project: dict[str, Any] = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    return project
+
+
 def test_pulumi_yaml_describes_exactly_the_keys_stacksettings_reads() -> None:
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    project = _pulumi_yaml()
     declared = set(project["config"])
     fields = StackSettings.model_fields
     readable = {info.alias or name for name, info in fields.items() if name not in ("stack", "region")}
@@ -555,7 +567,7 @@ def test_pulumi_yaml_describes_exactly_the_keys_stacksettings_reads() -> None:
 
 
 def test_defaults_in_pulumi_yaml_equal_the_models() -> None:
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    project = _pulumi_yaml()
     by_alias = {info.alias or name: info for name, info in StackSettings.model_fields.items()}
     defaults = {key: spec["default"] for key, spec in project["config"].items() if "default" in spec}
 
@@ -595,7 +607,7 @@ def test_a_nested_key_left_out_takes_the_default_pulumi_yaml_documents(
     stack_config: Callable[[str], dict[str, Any]], path: str, documented: str
 ) -> None:
     top, leaf = path.split(".")
-    description = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"][top]["description"]
+    description = _pulumi_yaml()["config"][top]["description"]
     assert re.search(rf"\b{leaf} \([^)]*default {re.escape(documented)}[,;:)]", description), description
     config = stack_config("prod")
     _set(config, f"tiered-api:{path}", ...)

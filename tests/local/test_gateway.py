@@ -206,9 +206,8 @@ def test_a_body_that_is_not_json_is_rejected(gateway):
 
 def test_a_body_without_a_content_type_is_validated_as_json(gateway):
     # API Gateway takes a request without Content-Type as application/json, the type the model is mapped to.
-    without_content_type = IncomingRequest(
-        "POST", "/dev/", "", {"x-api-key": KEY.value}, "198.51.100.1", b'{"id": "12"}'
-    )
+    without_content_type = request(body=b'{"id": "12"}')
+    del without_content_type.headers["content-type"]
     assert gateway.admit(without_content_type) == Rejected(BAD_REQUEST_BODY, KEY)
 
 

@@ -200,22 +200,28 @@ COMMON = "AWSManagedRulesCommonRuleSet"
 LOG4J_RULES = ("Log4JRCE_HEADER", "Log4JRCE_QUERYSTRING", "Log4JRCE_BODY", "Log4JRCE_URIPATH")
 
 
-def _rate_window(seconds: float) -> Callable[[Inputs], None]:
-    def change(inputs: Inputs) -> None:
+def in_rate_rule(change: Callable[[dict[str, Any]], None]) -> Callable[[Inputs], None]:
+    """Edit the rate-based statement of the web ACL's rate rule."""
+
+    def change_rate_rule(inputs: Inputs) -> None:
         for rule in inputs["rules"]:
             statement = rule.get("statement", {}).get("rateBasedStatement")
             if statement is not None:
-                statement["evaluationWindowSec"] = seconds
+                change(statement)
+
+    return change_rate_rule
+
+
+def _window(seconds: float) -> Callable[[dict[str, Any]], None]:
+    def change(statement: dict[str, Any]) -> None:
+        statement["evaluationWindowSec"] = seconds
 
     return change
 
 
-def _rate_by_forwarded_ip(inputs: Inputs) -> None:
-    for rule in inputs["rules"]:
-        statement = rule.get("statement", {}).get("rateBasedStatement")
-        if statement:
-            statement["aggregateKeyType"] = "FORWARDED_IP"
-            statement["forwardedIpConfig"] = {"headerName": "X-Forwarded-For", "fallbackBehavior": "MATCH"}
+def _by_forwarded_ip(statement: dict[str, Any]) -> None:
+    statement["aggregateKeyType"] = "FORWARDED_IP"
+    statement["forwardedIpConfig"] = {"headerName": "X-Forwarded-For", "fallbackBehavior": "MATCH"}
 
 
 def _rule_metrics_off(inputs: Inputs) -> None:
@@ -227,11 +233,20 @@ def _add_scan(document: dict[str, Any]) -> None:
     statement["Action"] = [*_as_list(statement["Action"]), "dynamodb:Scan"]
 
 
-def _every_table(document: dict[str, Any]) -> None:
-    for statement in document["Statement"]:
-        if any(str(a).startswith("dynamodb:") for a in _as_list(statement["Action"])):
-            statement["Resource"] = "arn:aws:dynamodb:us-east-1:123456789012:table/*"
-            return
+def in_dynamodb_statement(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """Edit the first statement of a policy document that grants DynamoDB actions."""
+
+    def change_statement(document: dict[str, Any]) -> None:
+        for statement in document["Statement"]:
+            if any(str(a).startswith("dynamodb:") for a in _as_list(statement["Action"])):
+                change(statement)
+                return
+
+    return change_statement
+
+
+def _every_table(statement: dict[str, Any]) -> None:
+    statement["Resource"] = "arn:aws:dynamodb:us-east-1:123456789012:table/*"
 
 
 def _allow(action: str, resource: str, condition: dict[str, Any] | None = None) -> Callable[[Inputs], None]:
@@ -318,13 +333,6 @@ def _flow_log_of_one_subnet(inputs: Inputs) -> None:
     inputs["subnetId"] = inputs.pop("vpcId").removesuffix("-vpc-id") + "-private-subnet-id"
 
 
-def _rate_scoped_down(inputs: Inputs) -> None:
-    for rule in inputs["rules"]:
-        statement = rule.get("statement", {}).get("rateBasedStatement")
-        if statement is not None:
-            _scope_down(statement)
-
-
 def _https_egress_from(group: RecordedResource) -> Inputs:
     """An aws.vpc.SecurityGroupEgressRule adding HTTPS egress inside the network to ``group``."""
     return {
@@ -356,14 +364,11 @@ def _data_trace_on_one_method(settings: RecordedResource) -> Inputs:
     }
 
 
-def _same_table_in_another_region(document: dict[str, Any]) -> None:
-    """Point the first DynamoDB statement's resources at the tables of the same names in another region."""
-    for statement in document["Statement"]:
-        if any(str(a).startswith("dynamodb:") for a in _as_list(statement["Action"])):
-            statement["Resource"] = [
-                r.replace(":dynamodb:us-east-1:", ":dynamodb:us-west-2:") for r in _as_list(statement["Resource"])
-            ]
-            return
+def _same_tables_in_another_region(statement: dict[str, Any]) -> None:
+    """Point the statement's resources at the tables of the same names in another region."""
+    statement["Resource"] = [
+        r.replace(":dynamodb:us-east-1:", ":dynamodb:us-west-2:") for r in _as_list(statement["Resource"])
+    ]
 
 
 def _https_to_dynamodb_addresses(inputs: Inputs) -> None:
@@ -416,7 +421,7 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
     "APIGW-REGIONAL": ("dev", edit(T.REST_API, setting("endpointConfiguration", "types", value="EDGE"))),
     "APIGW-USAGEPLANS": ("dev", drop(T.USAGE_PLAN_KEY)),
     "APIGW-REDEPLOY": ("dev", edit(T.DEPLOYMENT, setting("triggers", value={}))),
-    "WAF-RATE": ("dev", edit(T.WEB_ACL, _rate_window(60.0))),
+    "WAF-RATE": ("dev", edit(T.WEB_ACL, in_rate_rule(_window(60.0)))),
     "WAF-MANAGED": ("dev", edit(T.WEB_ACL, _common_rules_count_only)),
     # The CDK sample's bug: the association names the REST API, not its stage.
     "WAF-ASSOC": (
@@ -455,7 +460,10 @@ MUTATIONS: dict[str, tuple[str, Mutation]] = {
     "VPC-DDB-ENDPOINT": ("dev", edit(T.VPC_ENDPOINT, _json_edit("policy", _add_scan))),
     "SG-EGRESS": ("dev", edit(T.SECURITY_GROUP, _egress_anywhere("cidrBlocks", "0.0.0.0/0"), _has_prefix_list_egress)),
     "LOG-RETENTION": ("dev", edit(T.LOG_GROUP, setting("retentionInDays", value=3653.0))),
-    "IAM-NO-STAR": ("dev", edit(T.ROLE_POLICY, _json_edit("policy", _every_table), _grants_dynamodb)),
+    "IAM-NO-STAR": (
+        "dev",
+        edit(T.ROLE_POLICY, _json_edit("policy", in_dynamodb_statement(_every_table)), _grants_dynamodb),
+    ),
     "IAM-MANAGED": (
         "dev",
         edit(T.ROLE_POLICY_ATTACHMENT, setting("policyArn", value="arn:aws:iam::aws:policy/AdministratorAccess")),
@@ -515,7 +523,7 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
     ),
     "waf-common-scoped-down": ("WAF-MANAGED", "dev", edit(T.WEB_ACL, in_group(COMMON, _scope_down))),
     # A client sets X-Forwarded-For itself: a limit per forwarded address is a limit per header value.
-    "waf-rate-by-forwarded-ip": ("WAF-RATE", "dev", edit(T.WEB_ACL, _rate_by_forwarded_ip)),
+    "waf-rate-by-forwarded-ip": ("WAF-RATE", "dev", edit(T.WEB_ACL, in_rate_rule(_by_forwarded_ip))),
     "waf-logs-redact-another-header": (
         "WAF-LOGGING",
         "dev",
@@ -643,10 +651,7 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
     "vpc-default-sg-egress": (
         "VPC-DEFAULT-SG",
         "dev",
-        edit(
-            T.DEFAULT_SECURITY_GROUP,
-            setting("egress", value=[{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]}]),
-        ),
+        edit(T.DEFAULT_SECURITY_GROUP, _egress_anywhere("cidrBlocks", "0.0.0.0/0")),
     ),
     "vpc-flowlog-without-a-delivery-role": ("VPC-FLOWLOG", "dev", edit(T.FLOW_LOG, remove("iamRoleArn"))),
     "waf-known-bad-inputs-rules-excluded": (
@@ -686,7 +691,7 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
     # A flow log of one subnet is not the VPC's: the other subnets' traffic goes unlogged.
     "vpc-flowlog-of-one-subnet-only": ("VPC-FLOWLOG", "dev", edit(T.FLOW_LOG, _flow_log_of_one_subnet)),
     # A scoped-down rate rule counts and blocks only the requests inside the scope: an IP flooding other paths is not.
-    "waf-rate-scoped-down": ("WAF-RATE", "dev", edit(T.WEB_ACL, _rate_scoped_down)),
+    "waf-rate-scoped-down": ("WAF-RATE", "dev", edit(T.WEB_ACL, in_rate_rule(_scope_down))),
     # An egress-only internet gateway gives the subnet a route to the IPv6 internet.
     "lambda-subnet-routed-to-an-egress-only-gateway-of-another-stack": (
         "LAMBDA-VPC",
@@ -721,6 +726,8 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
     "iam-dynamodb-on-the-same-table-in-another-region": (
         "IAM-NO-STAR",
         "dev",
-        edit(T.ROLE_POLICY, _json_edit("policy", _same_table_in_another_region), _grants_dynamodb),
+        edit(
+            T.ROLE_POLICY, _json_edit("policy", in_dynamodb_statement(_same_tables_in_another_region)), _grants_dynamodb
+        ),
     ),
 }
