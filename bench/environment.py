@@ -185,11 +185,12 @@ def create_table(client: Any, definition: dict[str, Any], prefix: str) -> str:
 
 @contextmanager
 def running_dynamodb() -> Iterator[BenchTables]:
-    """An in-memory DynamoDB Local with the tables of ``handler.tables`` and seed 003's; stopped on exit."""
+    """An in-memory DynamoDB Local with the tables of ``handler.tables`` and seed 003's; stopped on exit.
+    Long-lived: it serves every benchmark of the run, tens of thousands of requests."""
     from local.dynamodb_local import DynamoDBLocal
     from tests.handler.seed_rate_limiter import SEED_TABLE_DEFINITION
 
-    with DynamoDBLocal() as server:
+    with DynamoDBLocal(long_lived=True) as server:
         client = dynamodb_client(server.endpoint_url)
         yield BenchTables(
             endpoint_url=server.endpoint_url,

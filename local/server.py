@@ -268,7 +268,7 @@ class LocalStack:
 
     def start(self) -> None:
         settings = self.settings
-        self._dynamodb = DynamoDBLocal(db_path=self._stack_dir / "ddb")
+        self._dynamodb = DynamoDBLocal(db_path=self._stack_dir / "ddb", long_lived=True)
         self._dynamodb.start()
         ensure_tables(self._dynamodb_client(), self._names)
         # After the tables: the first request is what creates the stack's database file.

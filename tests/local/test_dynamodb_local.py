@@ -12,7 +12,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
-from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, find_install_dir, free_port
+from local.dynamodb_local import (
+    SHORT_LIVED_JVM_OPTIONS,
+    DynamoDBLocal,
+    DynamoDBLocalError,
+    find_install_dir,
+    free_port,
+)
 
 TABLE = {
     "TableName": "runner-test",
@@ -37,6 +43,12 @@ def test_session_server_answers_on_its_endpoint(dynamodb_local):
     assert dynamodb_local.running
     assert dynamodb_local.endpoint_url == f"http://127.0.0.1:{dynamodb_local.port}"
     assert "TableNames" in _client(dynamodb_local).list_tables()
+
+
+def test_a_server_for_a_test_module_compiles_with_c1_only(dynamodb_local):
+    command_line = Path(f"/proc/{dynamodb_local.pid}/cmdline").read_bytes().split(b"\0")
+
+    assert [option.decode() for option in command_line if option.startswith(b"-XX:")] == list(SHORT_LIVED_JVM_OPTIONS)
 
 
 def test_on_disk_data_survives_a_restart_on_the_same_port_and_a_kill_stops_it(tmp_path):

@@ -24,6 +24,7 @@ import pytest
 from components.api import access_log_format
 from components.settings import load_settings
 from local.access_log import fill
+from local.dynamodb_local import LONG_LIVED_JVM_OPTIONS
 from local.gateway import Gateway
 from local.lambda_pool import LambdaPool
 from local.server import MAX_PAYLOAD_BYTES, LocalApi, Reply, main
@@ -85,6 +86,12 @@ def access_log_entries(server: LocalServer) -> list[dict[str, str]]:
 
 def test_the_url_carries_the_stage_name(server):
     assert server.url == f"http://127.0.0.1:{server.port}/e2e"
+
+
+def test_the_stacks_dynamodb_local_runs_the_full_jit_as_a_server_for_a_whole_session(server):
+    command_line = Path(f"/proc/{server.state['dynamodb_local']['pid']}/cmdline").read_bytes().split(b"\0")
+
+    assert [option.decode() for option in command_line if option.startswith(b"-XX:")] == list(LONG_LIVED_JVM_OPTIONS)
 
 
 def test_the_seeds_request_without_a_key_is_forbidden(server):
