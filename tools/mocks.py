@@ -190,6 +190,12 @@ class TieredApiMocks(pulumi.runtime.Mocks):
             return {"arn": f"arn:aws:sns:{region}:{ACCOUNT_ID}:{name}", "name": state.get("name", name)}
         if type_ == "aws:wafv2/webAcl:WebAcl":
             return {"arn": f"arn:aws:wafv2:{region}:{ACCOUNT_ID}:regional/webacl/{name}/{name}-id"}
+        if (
+            type_ == "aws:ec2/vpcEndpoint:VpcEndpoint"
+            and state.get("serviceName") == f"com.amazonaws.{region}.dynamodb"
+        ):
+            # A gateway endpoint routes its service's prefix list, the one getPrefixList names.
+            return {"prefixListId": DYNAMODB_PREFIX_LIST_ID}
         if type_ == "aws:ec2/vpc:Vpc":
             return {"defaultSecurityGroupId": f"{name}-default-sg", "mainRouteTableId": f"{name}-main-rt"}
         if type_ == "aws:apigateway/apiKey:ApiKey":

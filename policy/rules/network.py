@@ -64,10 +64,9 @@ def default_security_group(graph: StackGraph, _: StackContext) -> Iterator[Findi
     "handler's actions",
 )
 def dynamodb_endpoint(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
-    service = f"com.amazonaws.{context.settings.region}.dynamodb"
-    endpoints = [e for e in graph.of_type(T.VPC_ENDPOINT) if e.props.get("serviceName") == service]
+    endpoints = _dynamodb_endpoints(graph, context.settings.region)
     if not endpoints:
-        yield Finding(f"no VPC endpoint for {service}")
+        yield Finding(f"no VPC endpoint for {_dynamodb_service(context.settings.region)}")
         return
     private_tables = _private_route_tables(graph)
     handler_actions = {a for f in graph.of_type(T.FUNCTION) for a in function_dynamodb_actions(graph, f)}
@@ -105,6 +104,15 @@ def _endpoint_statement_problems(
         yield Finding(f"{endpoint.name}: its policy reaches {foreign}, not this stack's tables", endpoint.urn)
 
 
+def _dynamodb_service(region: str) -> str:
+    return f"com.amazonaws.{region}.dynamodb"
+
+
+def _dynamodb_endpoints(graph: StackGraph, region: str) -> list[LinkedResource]:
+    service = _dynamodb_service(region)
+    return [e for e in graph.of_type(T.VPC_ENDPOINT) if e.props.get("serviceName") == service]
+
+
 def _private_route_tables(graph: StackGraph) -> list[LinkedResource]:
     """Route tables associated with the subnets the functions run in."""
     subnets = {s.urn: s for f in graph.of_type(T.FUNCTION) for s in graph.dependencies(f, T.SUBNET)}
@@ -125,8 +133,12 @@ def function_dynamodb_actions(graph: StackGraph, function: LinkedResource) -> se
     return actions
 
 
-@stack_rule("SG-EGRESS", "No all-protocol egress to the internet; the function's group allows HTTPS to DynamoDB")
-def security_group_egress(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
+@stack_rule(
+    "SG-EGRESS",
+    "No all-protocol egress to the internet; the function's group allows HTTPS to the prefix list of the stack's "
+    "DynamoDB endpoint and to no other prefix list",
+)
+def security_group_egress(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
     rules = _egress_rules(graph)
     for owner, rule in rules:
         protocol = str(rule.get("protocol", rule.get("ipProtocol", ""))).lower()
@@ -134,15 +146,34 @@ def security_group_egress(graph: StackGraph, _: StackContext) -> Iterator[Findin
         cidrs += [rule[k] for k in ("cidrIpv4", "cidrIpv6") if rule.get(k)]
         if protocol in ALL_PROTOCOLS and any(c in ANYWHERE for c in cidrs):
             yield Finding(f"{owner.name}: egress of every protocol to {cidrs}", owner.urn)
+    dynamodb_lists = _endpoint_prefix_lists(graph, context.settings.region)
     for function in graph.of_type(T.FUNCTION):
         for group in graph.dependencies(function, T.SECURITY_GROUP):
             own = [rule for owner, rule in rules if owner.urn == group.urn or graph.depends_on(owner, group)]
-            if not any(_https_to_prefix_list(rule) for rule in own):
+            if not any(_https_to_prefix_lists(rule, dynamodb_lists) for rule in own):
                 yield Finding(
                     f"security group {group.name} of function {function.name} has no HTTPS egress to the "
-                    "DynamoDB prefix list",
+                    "DynamoDB endpoint's prefix list",
                     group.urn,
                 )
+            if dynamodb_lists is None:
+                continue
+            # Any other list (a customer-managed one holds whatever addresses its owner puts in it) widens egress.
+            foreign = sorted({p for rule in own for p in _prefix_lists(rule)} - dynamodb_lists)
+            if foreign:
+                yield Finding(
+                    f"security group {group.name} of function {function.name} allows egress to prefix lists "
+                    f"{foreign}, not the DynamoDB endpoint's",
+                    group.urn,
+                )
+
+
+def _endpoint_prefix_lists(graph: StackGraph, region: str) -> set[str] | None:
+    """The prefix lists AWS gave the stack's DynamoDB gateway endpoints. ``None`` without an endpoint (VPC-DDB-ENDPOINT
+    reports that) or before AWS has created it (a first preview, where CrossGuard reports the rule as advisory when
+    it reads the unknown output)."""
+    lists = [e.props.get("prefixListId") for e in _dynamodb_endpoints(graph, region)]
+    return {str(p) for p in lists} if lists and all(lists) else None
 
 
 def _egress_rules(graph: StackGraph) -> list[tuple[LinkedResource, Mapping[str, Any]]]:
@@ -157,11 +188,17 @@ def _egress_rules(graph: StackGraph) -> list[tuple[LinkedResource, Mapping[str, 
     return found
 
 
-def _https_to_prefix_list(rule: Mapping[str, Any]) -> bool:
+def _prefix_lists(rule: Mapping[str, Any]) -> list[str]:
+    return [str(p) for p in as_list(rule.get("prefixListIds")) + as_list(rule.get("prefixListId"))]
+
+
+def _https_to_prefix_lists(rule: Mapping[str, Any], allowed: set[str] | None) -> bool:
+    """An HTTPS rule to prefix lists, every one of them ``allowed`` (any while ``allowed`` is not known yet)."""
     protocol = str(rule.get("protocol", rule.get("ipProtocol", ""))).lower()
     ports = (number(rule.get("fromPort")), number(rule.get("toPort")))
-    prefix_lists = as_list(rule.get("prefixListIds")) + as_list(rule.get("prefixListId"))
-    return protocol in ("tcp", "6") and ports == (HTTPS, HTTPS) and bool(prefix_lists)
+    prefix_lists = _prefix_lists(rule)
+    all_allowed = allowed is None or set(prefix_lists) <= allowed
+    return protocol in ("tcp", "6") and ports == (HTTPS, HTTPS) and bool(prefix_lists) and all_allowed
 
 
 RULES = [flow_logs, default_security_group, dynamodb_endpoint, security_group_egress]

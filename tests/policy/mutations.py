@@ -195,6 +195,8 @@ def _exclude_rules(*rules: str) -> Callable[[dict[str, Any]], None]:
     return exclude
 
 
+# S3's in us-east-1: a real AWS-managed list, of another service.
+S3_PREFIX_LIST_ID = "pl-63a5400a"
 KNOWN_BAD_INPUTS = "AWSManagedRulesKnownBadInputsRuleSet"
 COMMON = "AWSManagedRulesCommonRuleSet"
 LOG4J_RULES = ("Log4JRCE_HEADER", "Log4JRCE_QUERYSTRING", "Log4JRCE_BODY", "Log4JRCE_URIPATH")
@@ -376,6 +378,16 @@ def _https_to_dynamodb_addresses(inputs: Inputs) -> None:
     for rule in inputs["egress"]:
         rule.pop("prefixListIds")
         rule["cidrBlocks"] = ["52.94.0.0/22", "52.119.224.0/20"]
+
+
+def _https_to_prefix_list(prefix_list: str, *, beside_dynamodb: bool) -> Callable[[Inputs], None]:
+    """HTTPS egress to ``prefix_list``: instead of DynamoDB's, or as one more rule beside it."""
+
+    def change(inputs: Inputs) -> None:
+        rule = {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "prefixListIds": [prefix_list]}
+        inputs["egress"] = [*inputs["egress"], rule] if beside_dynamodb else [rule]
+
+    return change
 
 
 def _validates_parameters_only(resource: RecordedResource) -> bool:
@@ -647,6 +659,22 @@ VARIANTS: dict[str, tuple[str, str, Mutation]] = {
         "SG-EGRESS",
         "dev",
         edit(T.SECURITY_GROUP, _https_to_dynamodb_addresses, _has_prefix_list_egress),
+    ),
+    "sg-https-to-s3s-prefix-list-instead-of-dynamodbs": (
+        "SG-EGRESS",
+        "dev",
+        edit(
+            T.SECURITY_GROUP, _https_to_prefix_list(S3_PREFIX_LIST_ID, beside_dynamodb=False), _has_prefix_list_egress
+        ),
+    ),
+    "sg-https-to-a-customer-managed-prefix-list-beside-dynamodbs": (
+        "SG-EGRESS",
+        "dev",
+        edit(
+            T.SECURITY_GROUP,
+            _https_to_prefix_list("pl-0123456789abcdef0", beside_dynamodb=True),
+            _has_prefix_list_egress,
+        ),
     ),
     "vpc-default-sg-egress": (
         "VPC-DEFAULT-SG",

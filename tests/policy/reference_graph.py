@@ -14,7 +14,7 @@ from typing import Any
 from components.settings import PROJECT, StackSettings
 from handler.contract import ROUTES
 from handler.models import gateway_request_schemas
-from tools.mocks import ACCOUNT_ID, RecordedResource
+from tools.mocks import ACCOUNT_ID, DYNAMODB_PREFIX_LIST_ID, RecordedResource
 
 __all__ = ["reference_graph"]
 
@@ -32,7 +32,9 @@ class _Graph:
         parent: RecordedResource | None = None,
         deps: tuple[RecordedResource, ...] = (),
         custom: bool = True,
+        computed: dict[str, Any] | None = None,
     ) -> RecordedResource:
+        """``computed``: what the provider adds to the inputs once the resource exists."""
         qualified = f"{parent.urn.split('::')[2]}${type_}" if parent else type_
         resource = RecordedResource(
             urn=f"urn:pulumi:{self.stack}::{PROJECT}::{qualified}::{name}",
@@ -42,6 +44,7 @@ class _Graph:
             parent=parent.urn if parent else None,
             dependencies=tuple(d.urn for d in deps),
             custom=custom,
+            outputs=None if computed is None else json.loads(json.dumps({**inputs, **computed})),
         )
         self.resources.append(resource)
         return resource
@@ -136,6 +139,7 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
         },
         net,
         (vpc, items, limiter, *route_tables),
+        computed={"prefixListId": DYNAMODB_PREFIX_LIST_ID},
     )
     lambda_sg = g.add(
         "aws:ec2/securityGroup:SecurityGroup",
@@ -143,7 +147,9 @@ def reference_graph(settings: StackSettings) -> list[RecordedResource]:
         {
             "vpcId": f"{vpc.name}-id",
             "ingress": [],
-            "egress": [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "prefixListIds": ["pl-02cd2c6b"]}],
+            "egress": [
+                {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "prefixListIds": [DYNAMODB_PREFIX_LIST_ID]}
+            ],
         },
         net,
         (vpc,),
