@@ -40,7 +40,7 @@ _DEFAULT_FIRST_EPHEMERAL_PORT: Final = 49152
 _FIRST_CHOSEN_PORT: Final = 10000
 # JIT and GC settings only (DynamoDB's behaviour is the jar's). Serial GC: G1's concurrent threads cost more CPU
 # than they save on a dev machine's few cores, where the API's own processes need them. A server that lives for a
-# test module compiles with C1 only: C2's background compiles cost more than they save over its first thousands of
+# test run compiles with C1 only: C2's background compiles cost more than they save over its first thousands of
 # writes (measured on 2 cores: ~1.0 ms CPU per conditional PutItem instead of ~1.3 ms over the first 2,400, about
 # half during warm-up). A server that lives for a dev session or a load test runs the full tiered JIT: once C2 has
 # compiled the hot paths (~15,000 writes), a conditional PutItem costs ~0.72 ms CPU instead of C1's ~0.95.
@@ -94,8 +94,8 @@ def _port_in_use(port: int) -> bool:
 
 class DynamoDBLocal:
     """One DynamoDB Local server. ``db_path=None`` keeps data in memory (lost on stop); ``long_lived`` tunes
-    the JVM for a server that serves a dev session rather than a test module; ``extra_args`` go to the jar as
-    they are (e.g. ``-sharedDb`` so every access key sees the same tables)."""
+    the JVM for a server that serves a dev session or a load test rather than a test run; ``extra_args`` go
+    to the jar as they are (e.g. ``-sharedDb`` so every access key sees the same tables)."""
 
     def __init__(
         self,

@@ -45,7 +45,7 @@ def test_session_server_answers_on_its_endpoint(dynamodb_local):
     assert "TableNames" in _client(dynamodb_local).list_tables()
 
 
-def test_a_server_for_a_test_module_compiles_with_c1_only(dynamodb_local):
+def test_the_test_sessions_server_compiles_with_c1_only(dynamodb_local):
     command_line = Path(f"/proc/{dynamodb_local.pid}/cmdline").read_bytes().split(b"\0")
 
     assert [option.decode() for option in command_line if option.startswith(b"-XX:")] == list(SHORT_LIVED_JVM_OPTIONS)
