@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.adapter import evaluate
 from policy.checklist import CHECKLIST
 from policy.graph import T
 from tests.policy.conftest import ContextFactory, Graph
-from tests.policy.mutations import COMMON, MUTATIONS, VARIANTS, Mutation, edit, in_group, override_rules
+from tests.policy.mutations import (
+    COMMON,
+    MUTATIONS,
+    VARIANTS,
+    Mutation,
+    edit,
+    in_group,
+    override_rules,
+    setting,
+)
 
 # Every way to break a row, by name: each row's own mutation (named after the row), then the variants the pack once
 # let pass; each as (row it must fire, stack, mutation).
@@ -76,3 +86,18 @@ def test_counting_the_common_groups_body_size_rule_passes_waf_managed(
     evaluation = evaluate(counted, make_context(graph.settings))
     # THEN nothing fires: the function answers oversized bodies with its own 413
     assert evaluation.rules() == set()
+
+
+def test_a_first_previews_unknown_endpoint_prefix_list_leaves_sg_egress_enforcing_the_groups_own_rules(
+    reference_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN a first preview: AWS has not created the DynamoDB endpoint, so its prefix list is unknown
+    graph = reference_graphs["dev"]
+    unknown = edit(T.VPC_ENDPOINT, setting("prefixListId", value=UNKNOWN_STRING_VALUE))(graph.resources)
+    # AND the function's group opens egress of every protocol to the internet
+    _, open_egress = MUTATIONS["SG-EGRESS"]
+    # WHEN the pack judges it
+    evaluation = evaluate(open_egress(unknown), make_context(graph.settings))
+    # THEN SG-EGRESS still runs and fires, rather than becoming advisory
+    assert evaluation.rules() == {"SG-EGRESS"}
+    assert not any(line.startswith("SG-EGRESS") for line in evaluation.unknown)
