@@ -13,20 +13,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pulumi_policy.proxy import UnknownValueError
+
 __all__ = [
     "Finding",
     "LinkedResource",
     "ResourceLike",
     "StackGraph",
+    "StageKey",
     "T",
     "as_list",
     "boolean",
     "flag",
     "json_document",
+    "known_text",
     "mapping",
     "number",
     "plain",
     "policy_statements",
+    "same_stage",
     "stage_key",
     "statement_values",
 ]
@@ -103,13 +108,31 @@ class LinkedResource(ResourceLike, Protocol):
     def dependencies(self) -> list[Any]: ...
 
 
-def stage_key(resource: ResourceLike) -> tuple[str, str]:
+def known_text(props: Mapping[str, Any], key: str) -> str | None:
+    """``props[key]`` as text, empty when absent; ``None`` while it is unknown (at a stack's first preview, what AWS
+    assigns: ids, ARNs). Reading it through this, a rule can still check what is known rather than turn advisory."""
+    try:
+        return str(props.get(key) or "")
+    except UnknownValueError:
+        return None
+
+
+StageKey = tuple[str | None, str]
+
+
+def stage_key(resource: ResourceLike) -> StageKey:
     """(REST API id, stage name) of a stage, or of a resource naming one by its ``restApi`` and ``stageName`` inputs.
 
     A policy never sees a REST API's id itself, but a stage's ``restApi`` input holds it; the same stage name on
-    another API is another stage.
+    another API is another stage. The id is ``None`` until AWS has created the API.
     """
-    return str(resource.props.get("restApi", "")), str(resource.props.get("stageName", ""))
+    return known_text(resource.props, "restApi"), str(resource.props.get("stageName", ""))
+
+
+def same_stage(one: StageKey, other: StageKey) -> bool:
+    """The same stage name on the same REST API; at a first preview, where an API id is not known yet, the same name."""
+    (one_api, one_name), (other_api, other_name) = one, other
+    return one_name == other_name and (one_api is None or other_api is None or one_api == other_api)
 
 
 @dataclass(frozen=True)
@@ -227,7 +250,7 @@ class StackGraph:
 
     def log_group_names(self) -> dict[str, LinkedResource]:
         """Log groups the stack creates, by the name they will have when it is known from the inputs."""
-        return {str(r.props["name"]): r for r in self.of_type(T.LOG_GROUP) if isinstance(r.props.get("name"), str)}
+        return {name: r for r in self.of_type(T.LOG_GROUP) if (name := known_text(r.props, "name"))}
 
     def log_group_for_arn(self, arn: str, dependent: LinkedResource) -> LinkedResource | None:
         """The stack's log group a CloudWatch Logs ARN (``...:log-group:<name>[:*]``) names; None if not this stack's."""
@@ -239,7 +262,7 @@ class StackGraph:
             return named
         # Auto-named groups have no name input: the group ``dependent`` waits for, named like it, is the one.
         for group in self.dependencies(dependent, T.LOG_GROUP):
-            if not isinstance(group.props.get("name"), str) and _auto_named(match.group("name"), group.name):
+            if known_text(group.props, "name") == "" and _auto_named(match.group("name"), group.name):
                 return group
         return None
 

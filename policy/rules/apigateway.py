@@ -19,10 +19,12 @@ from policy.graph import (
     as_list,
     flag,
     json_document,
+    known_text,
     mapping,
     number,
     plain,
     policy_statements,
+    same_stage,
     stage_key,
 )
 from policy.rules._base import resource_rule, stack_rule
@@ -82,7 +84,7 @@ def stage_tracing(stage: ResourceLike, _: StackContext) -> Iterator[str]:
 def method_settings(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for stage in graph.of_type(T.STAGE):
         stage_name = stage.props.get("stageName")
-        own = [s for s in graph.of_type(T.METHOD_SETTINGS) if stage_key(s) == stage_key(stage)]
+        own = [s for s in graph.of_type(T.METHOD_SETTINGS) if same_stage(stage_key(s), stage_key(stage))]
         if not any(s.props.get("methodPath") == "*/*" for s in own):
             yield Finding(f"stage {stage.name} ({stage_name}) has no '*/*' MethodSettings", stage.urn)
             continue
@@ -283,8 +285,8 @@ def _plan_problems(graph: StackGraph, plan: LinkedResource, stages: list[LinkedR
     if not bound:
         yield Finding(f"usage plan {plan.name} is bound to no stage", plan.urn)
     for binding in bound:
-        named = (str(binding.get("apiId", "")), str(binding.get("stage", "")))
-        target = [s for s in stages if stage_key(s) == named]
+        named = (known_text(binding, "apiId"), str(binding.get("stage", "")))
+        target = [s for s in stages if same_stage(stage_key(s), named)]
         if not target:
             yield Finding(
                 f"usage plan {plan.name} names stage {binding.get('stage')!r}, not one of this stack's", plan.urn

@@ -79,6 +79,8 @@ def log_retention(graph: StackGraph, context: StackContext) -> Iterator[Finding]
             continue
         # API Gateway creates this group itself, without retention, unless the stack creates it first.
         api_id, stage_name = stage_key(stage)
+        if api_id is None:
+            continue  # its name holds the API's id: checked once AWS has created the API
         expected = f"{EXECUTION_LOG_GROUP_PREFIX}{api_id}/{stage_name}"
         if expected not in names:
             yield Finding(

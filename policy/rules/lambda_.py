@@ -16,6 +16,7 @@ from policy.graph import (
     T,
     as_list,
     flag,
+    known_text,
     mapping,
     number,
     stage_key,
@@ -181,9 +182,8 @@ def invoke_permission(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
         if props.get("principal") != "apigateway.amazonaws.com":
             yield Finding(f"{permission.name}: principal {props.get('principal')!r} is not API Gateway", permission.urn)
             continue
-        source = str(props.get("sourceArn") or "")
-        match = re.fullmatch(r"arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:(?P<api>[^/*]+)/.+", source)
-        if match is None or match.group("api") not in api_ids or not graph.dependencies(permission, T.REST_API):
+        source = known_text(props, "sourceArn")
+        if not _scoped_to(source, api_ids) or not graph.dependencies(permission, T.REST_API):
             yield Finding(
                 f"{permission.name}: source ARN {source!r} is not scoped to this stack's REST API", permission.urn
             )
@@ -191,6 +191,15 @@ def invoke_permission(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
             yield Finding(
                 f"{permission.name} grants {props.get('action')!r}, not lambda:InvokeFunction", permission.urn
             )
+
+
+def _scoped_to(source_arn: str | None, api_ids: set[str | None]) -> bool:
+    """Whether an execute-api source ARN names one of ``api_ids``; at a first preview, where the ARN or an id is not
+    known yet, only the permission's dependency on the stack's REST API can tell."""
+    if source_arn is None or None in api_ids:
+        return True
+    match = re.fullmatch(r"arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:(?P<api>[^/*]+)/.+", source_arn)
+    return match is not None and match.group("api") in api_ids
 
 
 @resource_rule("LAMBDA-ENV-SECRETS", "No secrets in Lambda environment variables", T.FUNCTION)

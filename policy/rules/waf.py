@@ -8,7 +8,19 @@ from typing import Any
 
 from components.settings import WAF_MIN_LIMIT
 from policy.context import StackContext
-from policy.graph import Finding, ResourceLike, StackGraph, T, as_list, flag, mapping, number, stage_key
+from policy.graph import (
+    Finding,
+    LinkedResource,
+    ResourceLike,
+    StackGraph,
+    T,
+    as_list,
+    flag,
+    known_text,
+    mapping,
+    number,
+    stage_key,
+)
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]
@@ -123,10 +135,7 @@ def association(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     associations = graph.of_type(T.WEB_ACL_ASSOCIATION)
     for stage in graph.of_type(T.STAGE):
         api_id, stage_name = stage_key(stage)
-        stage_arn = re.compile(
-            rf"arn:aws[a-z-]*:apigateway:[a-z0-9-]+::/restapis/{re.escape(api_id)}/stages/{re.escape(stage_name)}"
-        )
-        matching = [a for a in associations if stage_arn.fullmatch(str(a.props.get("resourceArn", "")))]
+        matching = [a for a in associations if _names_stage(graph, a, stage, api_id, stage_name)]
         if not matching:
             yield Finding(f"stage {stage.name} ({stage_name}) has no web ACL association naming its ARN", stage.urn)
             continue
@@ -135,6 +144,18 @@ def association(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
                 yield Finding(f"{found.name} does not wait for stage {stage.name} to exist", found.urn)
             if not graph.dependencies(found, T.WEB_ACL):
                 yield Finding(f"{found.name} associates no web ACL of this stack", found.urn)
+
+
+def _names_stage(
+    graph: StackGraph, association: LinkedResource, stage: LinkedResource, api_id: str | None, stage_name: str
+) -> bool:
+    """Whether an association's resource ARN is the stage's; at a first preview, where the API's id and the stage's
+    ARN are not known yet, whether it waits for the stage."""
+    resource_arn = known_text(association.props, "resourceArn")
+    if api_id is None or resource_arn is None:
+        return graph.depends_on(association, stage)
+    stage_arn = rf"arn:aws[a-z-]*:apigateway:[a-z0-9-]+::/restapis/{re.escape(api_id)}/stages/{re.escape(stage_name)}"
+    return re.fullmatch(stage_arn, resource_arn) is not None
 
 
 @stack_rule("WAF-LOGGING", "Each web ACL logs to an aws-waf-logs- log group, redacting the x-api-key header")

@@ -12,7 +12,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
 from policy.graph import T
+from policy.rules.governance import EXECUTION_LOG_GROUP_PREFIX
 from tools.mocks import RecordedResource
 
 __all__ = ["MUTATIONS", "VARIANTS", "Mutation"]
@@ -109,6 +112,29 @@ def in_turn(*mutations: Mutation) -> Mutation:
         return resources
 
     return mutate
+
+
+# What AWS assigns the REST API, and the values built from it: unknown at a stack's first preview.
+_FROM_THE_API_ID = ("restApi", "sourceArn", "resourceArn")
+
+
+def before_the_api_exists(resources: list[RecordedResource]) -> list[RecordedResource]:
+    """A first preview's view: the REST API's id unknown, with every value built from it (each resource's
+    ``restApi``, the invoke permission's and the web ACL association's ARNs, the usage plans' ``apiId``, the
+    execution log group's name)."""
+    copied = copy.deepcopy(resources)
+    for resource in copied:
+        for properties in (resource.inputs, resource.outputs):
+            if properties is None:
+                continue
+            for key in _FROM_THE_API_ID:
+                if key in properties and resource.type != T.WEB_ACL_LOGGING:
+                    properties[key] = UNKNOWN_STRING_VALUE
+            for binding in properties.get("apiStages") or []:
+                binding["apiId"] = UNKNOWN_STRING_VALUE
+            if str(properties.get("name", "")).startswith(EXECUTION_LOG_GROUP_PREFIX):
+                properties["name"] = UNKNOWN_STRING_VALUE
+    return copied
 
 
 def setting(*path: str, value: Any) -> Callable[[Inputs], None]:

@@ -14,6 +14,8 @@ from tests.policy.mutations import (
     MUTATIONS,
     VARIANTS,
     Mutation,
+    before_the_api_exists,
+    drop,
     edit,
     in_group,
     override_rules,
@@ -101,3 +103,38 @@ def test_a_first_previews_unknown_endpoint_prefix_list_leaves_sg_egress_enforcin
     # THEN SG-EGRESS still runs and fires, rather than becoming advisory
     assert evaluation.rules() == {"SG-EGRESS"}
     assert not any(line.startswith("SG-EGRESS") for line in evaluation.unknown)
+
+
+# Rows that match resources to a stage by the REST API's id, each with a breakage that needs no id to see.
+ID_MATCHING_ROWS: dict[str, Mutation] = {
+    "APIGW-METHODSETTINGS": MUTATIONS["APIGW-METHODSETTINGS"][1],
+    "APIGW-USAGEPLANS": MUTATIONS["APIGW-USAGEPLANS"][1],
+    "LAMBDA-PERMISSION": VARIANTS["lambda-permission-every-action"][2],
+    "WAF-ASSOC": drop(T.WEB_ACL_ASSOCIATION),
+    "LOG-RETENTION": MUTATIONS["LOG-RETENTION"][1],
+}
+
+
+def test_before_the_api_exists_the_rows_matching_by_its_id_run_and_pass(
+    recorded_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN a real stack's first preview: AWS has not created the REST API, so its id is unknown
+    graph = recorded_graphs["dev"]
+    # WHEN the pack judges it
+    evaluation = evaluate(before_the_api_exists(graph.resources), make_context(graph.settings))
+    # THEN the rows that match by the id still run rather than turning advisory, and pass
+    assert evaluation.rules() == set()
+    assert not [line for line in evaluation.unknown if line.split(":")[0] in ID_MATCHING_ROWS]
+
+
+@pytest.mark.parametrize("row", ID_MATCHING_ROWS)
+def test_before_the_api_exists_a_row_matching_by_its_id_still_fires(
+    row: str, recorded_graphs: dict[str, Graph], make_context: ContextFactory
+) -> None:
+    # GIVEN a real stack broken in a way the row sees without the API's id
+    graph = recorded_graphs["dev"]
+    broken = ID_MATCHING_ROWS[row](graph.resources)
+    # WHEN the pack judges its first preview, the REST API's id unknown
+    evaluation = evaluate(before_the_api_exists(broken), make_context(graph.settings))
+    # THEN the row fires
+    assert evaluation.rules() == {row}
