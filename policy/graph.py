@@ -26,6 +26,7 @@ __all__ = [
     "boolean",
     "flag",
     "json_document",
+    "known_items",
     "known_text",
     "mapping",
     "number",
@@ -115,6 +116,23 @@ def known_text(props: Mapping[str, Any], key: str) -> str | None:
         return str(props.get(key) or "")
     except UnknownValueError:
         return None
+
+
+def known_items(props: Mapping[str, Any], key: str) -> list[Any] | None:
+    """``props[key]`` as ``as_list`` gives it, each unknown element as ``None``; ``None`` when the whole value is."""
+    try:
+        value = props.get(key)
+    except UnknownValueError:
+        return None
+    if value is None or isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        return as_list(value)
+    items = []
+    for index in range(len(value)):
+        try:
+            items.append(value[index])
+        except UnknownValueError:
+            items.append(None)
+    return items
 
 
 StageKey = tuple[str | None, str]

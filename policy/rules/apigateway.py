@@ -54,11 +54,12 @@ API_DEFINITION_TYPES = (T.API_RESOURCE, T.METHOD, T.INTEGRATION, T.MODEL, T.REQU
 def access_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for stage in graph.of_type(T.STAGE):
         settings = mapping(stage.props.get("accessLogSettings"))
-        destination = str(settings.get("destinationArn") or "")
-        if not destination:
+        destination = known_text(settings, "destinationArn")
+        if destination == "":
             yield Finding(f"stage {stage.name} has no access log destination", stage.urn)
             continue
-        if graph.log_group_for_arn(destination, stage) is None:
+        # Unknown before its log group exists (a first preview): the format can still be checked.
+        if destination is not None and graph.log_group_for_arn(destination, stage) is None:
             yield Finding(f"stage {stage.name} logs to {destination}, not a log group this stack creates", stage.urn)
         fields = json_document(settings.get("format"))
         if not isinstance(fields, Mapping):

@@ -16,6 +16,7 @@ from policy.graph import (
     T,
     as_list,
     boolean,
+    known_items,
     mapping,
     number,
     policy_statements,
@@ -212,14 +213,19 @@ def alarms(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
         if not any((kind.namespace, metric) in watched for metric in kind.metrics):
             yield Finding(f"no alarm on {kind.what} ({kind.namespace} {'/'.join(sorted(kind.metrics))})")
     for alarm in all_alarms:
-        actions = [str(a) for a in as_list(alarm.props.get("alarmActions"))]
-        if not actions or not all(a.startswith("arn:aws") and ":sns:" in a for a in actions):
+        # The topic's ARN is unknown until it exists (a first preview): then only that there is an action counts.
+        actions = known_items(alarm.props, "alarmActions")
+        if actions is not None and not (actions and all(a is None or _sns_topic_arn(str(a)) for a in actions)):
             yield Finding(f"alarm {alarm.name} notifies no SNS topic (alarmActions {actions})", alarm.urn)
         elif not graph.dependencies(alarm, T.TOPIC):
             yield Finding(f"alarm {alarm.name} notifies a topic this stack does not create", alarm.urn)
         # CKV_AWS_319: with actionsEnabled false the alarm changes state but notifies nobody (absent means true).
         if boolean(alarm.props.get("actionsEnabled")) is False:
             yield Finding(f"alarm {alarm.name} has actionsEnabled false: it notifies nobody", alarm.urn)
+
+
+def _sns_topic_arn(arn: str) -> bool:
+    return arn.startswith("arn:aws") and ":sns:" in arn
 
 
 def _metrics(alarm: LinkedResource) -> Iterator[tuple[str, str]]:

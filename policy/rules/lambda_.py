@@ -16,6 +16,7 @@ from policy.graph import (
     T,
     as_list,
     flag,
+    known_items,
     known_text,
     mapping,
     number,
@@ -48,15 +49,16 @@ def function_tracing(function: ResourceLike, _: StackContext) -> Iterator[str]:
 def function_vpc(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for function in graph.of_type(T.FUNCTION):
         vpc = mapping(function.props.get("vpcConfig"))
-        subnet_ids = as_list(vpc.get("subnetIds"))
-        group_ids = as_list(vpc.get("securityGroupIds"))
-        if not subnet_ids:
+        # Ids the subnets and groups get when created: unknown at a first preview, though their count is known.
+        subnet_ids = known_items(vpc, "subnetIds")
+        group_ids = known_items(vpc, "securityGroupIds")
+        if subnet_ids == []:
             yield Finding(f"function {function.name} runs outside any VPC (no vpcConfig.subnetIds)", function.urn)
             continue
-        if not group_ids:
+        if group_ids == []:
             yield Finding(f"function {function.name} has no security group", function.urn)
         subnets = graph.dependencies(function, T.SUBNET)
-        if len(subnets) < len(subnet_ids):
+        if subnet_ids is not None and len(subnets) < len(subnet_ids):
             yield Finding(f"function {function.name} uses subnets this stack does not create", function.urn)
         public = [s.name for s in subnets if flag(s.props.get("mapPublicIpOnLaunch"))]
         if public:
@@ -205,10 +207,11 @@ def _scoped_to(source_arn: str | None, api_ids: set[str | None]) -> bool:
 @resource_rule("LAMBDA-ENV-SECRETS", "No secrets in Lambda environment variables", T.FUNCTION)
 def environment_secrets(function: ResourceLike, _: StackContext) -> Iterator[str]:
     variables = mapping(mapping(function.props.get("environment")).get("variables"))
-    for name, value in variables.items():
+    for name in variables:
+        value = known_text(variables, name)  # a generated table's name is unknown at a first preview
         if SECRET_NAME.search(str(name)):
             yield f"function {function.name}: environment variable {name} is named like a secret"
-        elif SECRET_VALUE.search(str(value)):
+        elif value is not None and SECRET_VALUE.search(value):
             yield f"function {function.name}: environment variable {name} holds what looks like a credential"
 
 

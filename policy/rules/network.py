@@ -14,6 +14,7 @@ from policy.graph import (
     StackGraph,
     T,
     as_list,
+    known_text,
     number,
     policy_statements,
     statement_values,
@@ -31,18 +32,21 @@ HTTPS = 443
 def flow_logs(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
     for vpc in graph.of_type(T.VPC):
         # A flow log of a subnet or an interface depends on the VPC too, but logs only part of its traffic.
-        logs = [f for f in graph.of_type(T.FLOW_LOG) if f.props.get("vpcId") and graph.depends_on(f, vpc)]
+        # vpcId set (known or not: the VPC's id is unknown at a first preview) and the VPC's own.
+        logs = [f for f in graph.of_type(T.FLOW_LOG) if known_text(f.props, "vpcId") != "" and graph.depends_on(f, vpc)]
         if not logs:
             yield Finding(f"VPC {vpc.name} has no flow log", vpc.urn)
         for flow_log in logs:
             props = flow_log.props
             if props.get("trafficType") != "ALL":
                 yield Finding(f"{flow_log.name}: traffic type {props.get('trafficType')!r}, not ALL", flow_log.urn)
-            destination = str(props.get("logDestination") or "")
+            destination = known_text(props, "logDestination")  # the group's ARN: unknown until it exists
             kind = props.get("logDestinationType", "cloud-watch-logs")
-            if kind != "cloud-watch-logs" or graph.log_group_for_arn(destination, flow_log) is None:
+            if kind != "cloud-watch-logs" or (
+                destination is not None and graph.log_group_for_arn(destination, flow_log) is None
+            ):
                 yield Finding(f"{flow_log.name} does not deliver to a log group this stack creates", flow_log.urn)
-            elif not props.get("iamRoleArn"):
+            elif known_text(props, "iamRoleArn") == "":
                 yield Finding(f"{flow_log.name} has no delivery role", flow_log.urn)
 
 

@@ -15,8 +15,7 @@ from typing import Any
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policy.graph import T
-from policy.rules.governance import EXECUTION_LOG_GROUP_PREFIX
-from tools.mocks import RecordedResource
+from tools.mocks import DYNAMODB_PREFIX_LIST_ID, RecordedResource
 
 __all__ = ["MUTATIONS", "VARIANTS", "Mutation"]
 
@@ -114,27 +113,24 @@ def in_turn(*mutations: Mutation) -> Mutation:
     return mutate
 
 
-# What AWS assigns the REST API, and the values built from it: unknown at a stack's first preview.
-_FROM_THE_API_ID = ("restApi", "sourceArn", "resourceArn")
+def at_a_first_preview(resources: list[RecordedResource]) -> list[RecordedResource]:
+    """A stack's first preview as CrossGuard sees it: nothing exists yet, so every value AWS assigns (each resource's
+    id and the outputs it computes) is unknown, and so is every input built from one. What the program reads from
+    invokes (the DynamoDB prefix list) is known."""
+    assigned = {f"{r.name}-id" for r in resources}
+    assigned |= {v for r in resources for k, v in (r.outputs or {}).items() if k not in r.inputs and isinstance(v, str)}
+    assigned -= {DYNAMODB_PREFIX_LIST_ID}
 
+    def planned(value: Any) -> Any:
+        if isinstance(value, str):
+            return UNKNOWN_STRING_VALUE if any(part in value for part in assigned) else value
+        if isinstance(value, list):
+            return [planned(item) for item in value]
+        if isinstance(value, dict):
+            return {key: planned(item) for key, item in value.items()}
+        return value
 
-def before_the_api_exists(resources: list[RecordedResource]) -> list[RecordedResource]:
-    """A first preview's view: the REST API's id unknown, with every value built from it (each resource's
-    ``restApi``, the invoke permission's and the web ACL association's ARNs, the usage plans' ``apiId``, the
-    execution log group's name)."""
-    copied = copy.deepcopy(resources)
-    for resource in copied:
-        for properties in (resource.inputs, resource.outputs):
-            if properties is None:
-                continue
-            for key in _FROM_THE_API_ID:
-                if key in properties and resource.type != T.WEB_ACL_LOGGING:
-                    properties[key] = UNKNOWN_STRING_VALUE
-            for binding in properties.get("apiStages") or []:
-                binding["apiId"] = UNKNOWN_STRING_VALUE
-            if str(properties.get("name", "")).startswith(EXECUTION_LOG_GROUP_PREFIX):
-                properties["name"] = UNKNOWN_STRING_VALUE
-    return copied
+    return [dataclasses.replace(r, inputs=planned(r.inputs), outputs=None) for r in resources]
 
 
 def setting(*path: str, value: Any) -> Callable[[Inputs], None]:
