@@ -134,7 +134,7 @@ def account_role(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
         yield Finding("no aws.apigateway.Account sets the CloudWatch role execution logging needs")
         return
     for account in accounts:
-        if not account.props.get("cloudwatchRoleArn"):
+        if known_text(account.props, "cloudwatchRoleArn") == "":  # the role's ARN is unknown until it exists
             yield Finding(f"{account.name} has no cloudwatchRoleArn", account.urn)
         roles = graph.dependencies(account, T.ROLE)
         if roles and not any(_trusts(role, "apigateway.amazonaws.com") for role in roles):
@@ -198,7 +198,8 @@ def request_validation(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
         validators = graph.dependencies(method, T.REQUEST_VALIDATOR)
         needs_body = verb in BODY_METHODS
         needs_parameters = any(flag(required) for required in mapping(method.props.get("requestParameters")).values())
-        if (needs_body or needs_parameters) and (not method.props.get("requestValidatorId") or not validators):
+        no_validator_id = known_text(method.props, "requestValidatorId") == ""  # unknown until the validator exists
+        if (needs_body or needs_parameters) and (no_validator_id or not validators):
             yield Finding(f"method {method.name} ({verb}) has no request validator", method.urn)
             continue
         if needs_parameters and not any(flag(v.props.get("validateRequestParameters")) for v in validators):

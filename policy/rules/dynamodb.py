@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from handler.tables import ITEMS_KEY
 from policy.context import StackContext
-from policy.graph import Finding, ResourceLike, StackGraph, T, flag, mapping
+from policy.graph import Finding, ResourceLike, StackGraph, T, flag, known_text, mapping
 from policy.rules._base import resource_rule, stack_rule
 
 __all__ = ["RULES"]
@@ -32,7 +32,7 @@ def encryption(graph: StackGraph, context: StackContext) -> Iterator[Finding]:
             continue
         keys = graph.dependencies(table, T.KMS_KEY)
         # Where the stack does not ask for its own key, a deployed table reports AWS's managed key: that is fine.
-        if wants_key and not sse.get("kmsKeyArn"):
+        if wants_key and known_text(sse, "kmsKeyArn") == "":  # the key's ARN is unknown until it exists
             yield Finding(f"table {table.name}: data.customerManagedKey is true but no KMS key is set", table.urn)
         elif wants_key and not keys:
             yield Finding(f"table {table.name} is encrypted with a KMS key this stack does not manage", table.urn)

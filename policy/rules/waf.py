@@ -16,6 +16,7 @@ from policy.graph import (
     T,
     as_list,
     flag,
+    known_items,
     known_text,
     mapping,
     number,
@@ -166,10 +167,10 @@ def waf_logging(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
         if not found:
             yield Finding(f"web ACL {acl.name} has no logging configuration", acl.urn)
         for configuration in found:
-            destinations = [str(d) for d in as_list(configuration.props.get("logDestinationConfigs"))]
-            if not destinations or not all(
-                f":log-group:{WAF_LOG_GROUP_PREFIX}" in d and graph.log_group_for_arn(d, configuration) is not None
-                for d in destinations
+            # The groups' ARNs are unknown until they exist (a first preview): then only that there is one counts.
+            destinations = known_items(configuration.props, "logDestinationConfigs")
+            if destinations is not None and not (
+                destinations and all(d is None or _waf_log_group(graph, str(d), configuration) for d in destinations)
             ):
                 yield Finding(
                     f"{configuration.name}: destinations {destinations} are not {WAF_LOG_GROUP_PREFIX}* log groups of this stack",
@@ -177,6 +178,10 @@ def waf_logging(graph: StackGraph, _: StackContext) -> Iterator[Finding]:
                 )
             if not _redacts_api_key(configuration.props.get("redactedFields")):
                 yield Finding(f"{configuration.name} writes the {API_KEY_HEADER} header to the logs", configuration.urn)
+
+
+def _waf_log_group(graph: StackGraph, arn: str, configuration: LinkedResource) -> bool:
+    return f":log-group:{WAF_LOG_GROUP_PREFIX}" in arn and graph.log_group_for_arn(arn, configuration) is not None
 
 
 def _redacts_api_key(fields: Any) -> bool:
