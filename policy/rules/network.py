@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pulumi_policy.proxy import UnknownValueError
-
 from policy.context import StackContext
 from policy.graph import (
     Finding,
@@ -177,12 +175,8 @@ def security_group_egress(graph: StackGraph, context: StackContext) -> Iterator[
 def _endpoint_prefix_lists(graph: StackGraph, region: str) -> set[str] | None:
     """The prefix lists AWS gave the stack's DynamoDB gateway endpoints. ``None`` without an endpoint (VPC-DDB-ENDPOINT
     reports that) or before AWS has created it (a first preview): any prefix list passes until then."""
-    try:
-        lists = [e.props.get("prefixListId") for e in _dynamodb_endpoints(graph, region)]
-    except UnknownValueError:
-        # Caught here rather than making the whole rule advisory: the groups' own rules are known at a first preview.
-        return None
-    return {str(p) for p in lists} if lists and all(lists) else None
+    lists = [known_text(e.props, "prefixListId") for e in _dynamodb_endpoints(graph, region)]
+    return {p for p in lists if p} if lists and all(lists) else None
 
 
 def _egress_rules(graph: StackGraph) -> list[tuple[LinkedResource, Mapping[str, Any]]]:
