@@ -65,12 +65,12 @@ class Evaluation:
         return {v.rule for v in self.mandatory}
 
 
-def evaluate(resources: Sequence[RecordedResource], context: StackContext, *, planned: bool = False) -> Evaluation:
+def evaluate(resources: Sequence[RecordedResource], context: StackContext) -> Evaluation:
     """Run all of the pack's policies, for ``context``, over a recorded graph.
 
     Resource policies see each resource's inputs. Stack policies see what the stack holds: once deployed, the
-    provider's outputs (``RecordedResource.state``: AWS-generated key values, the key AWS encrypts with, ...); with
-    ``planned``, a first preview's view, where those are not known yet and the inputs stand for them.
+    provider's outputs (``RecordedResource.state``: AWS-generated key values, the key AWS encrypts with, ...); for
+    resources without outputs (a first preview's view), the inputs stand for them.
     """
     chosen = build_policies(lambda: context)
     evaluation = Evaluation()
@@ -95,7 +95,7 @@ def evaluate(resources: Sequence[RecordedResource], context: StackContext, *, pl
 
                 _run(policy, _resource_args(resource), report_resource, evaluation)
         elif isinstance(policy, StackValidationPolicy):
-            _run(policy, StackValidationArgs(_policy_resources(resources, planned=planned)), report, evaluation)
+            _run(policy, StackValidationArgs(_policy_resources(resources)), report, evaluation)
     evaluation.suppressed = context.applied[start:]
     return evaluation
 
@@ -135,11 +135,9 @@ def _resource_args(resource: RecordedResource) -> ResourceValidationArgs:
     )
 
 
-def _policy_resources(resources: Sequence[RecordedResource], *, planned: bool) -> list[PolicyResource]:
+def _policy_resources(resources: Sequence[RecordedResource]) -> list[PolicyResource]:
     built = {
-        r.urn: PolicyResource(
-            r.type, _props(r.inputs if planned else r.state), r.urn, r.name, _options(r), None, None, [], {}
-        )
+        r.urn: PolicyResource(r.type, _props(r.state), r.urn, r.name, _options(r), None, None, [], {})
         for r in resources
     }
     for recorded in resources:
